@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Both make the virtual environment
+# and install exactly the pinned packages first; the Python code installs Kafka and influxd.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/openlab: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: $(BIN)/openlab
+	$(BIN)/openlab run $(ARGS)
+
+lint: $(BIN)/openlab
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(ARGS)
+
+bench: $(BIN)/openlab
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

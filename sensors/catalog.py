@@ -1,0 +1,279 @@
+"""The sensor catalog: every kind of quantity the city measures, its unit and its physical range.
+
+Names follow FIWARE Smart Data Models where one exists, so the data can be exchanged with
+other city platforms.
+
+>>> kind = KINDS["air_pm25"]
+>>> kind.unit, kind.low, kind.high
+('ug/m3', 0.0, 1000.0)
+>>> kind.fiware_entity
+'AirQualityObserved'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Programme(StrEnum):
+    """The city's three open-testbed programmes."""
+
+    URBAN_LIFE = "urban_life"
+    MOBILITY = "mobility"
+    ENERGY = "energy"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorKind:
+    """One measured quantity: its canonical unit, physically possible range and cadence.
+
+    ``baseline`` and ``daily_swing`` describe a typical day, for the simulator; ``low`` and
+    ``high`` bound what a working sensor can report at all.
+    """
+
+    name: str
+    programme: Programme
+    unit: str
+    low: float
+    high: float
+    interval_seconds: float
+    baseline: float
+    daily_swing: float
+    noise: float
+    fiware_entity: str | None = None
+    fiware_attribute: str | None = None
+
+
+_CATALOG: tuple[SensorKind, ...] = (
+    # urban life
+    SensorKind(
+        "air_pm25",
+        Programme.URBAN_LIFE,
+        "ug/m3",
+        0.0,
+        1000.0,
+        60,
+        22.0,
+        10.0,
+        2.0,
+        "AirQualityObserved",
+        "pm25",
+    ),
+    SensorKind(
+        "air_pm10",
+        Programme.URBAN_LIFE,
+        "ug/m3",
+        0.0,
+        2000.0,
+        60,
+        38.0,
+        15.0,
+        3.0,
+        "AirQualityObserved",
+        "pm10",
+    ),
+    SensorKind(
+        "air_no2",
+        Programme.URBAN_LIFE,
+        "ug/m3",
+        0.0,
+        2000.0,
+        60,
+        30.0,
+        14.0,
+        2.5,
+        "AirQualityObserved",
+        "no2",
+    ),
+    SensorKind(
+        "noise_level",
+        Programme.URBAN_LIFE,
+        "dB(A)",
+        0.0,
+        160.0,
+        60,
+        58.0,
+        9.0,
+        1.5,
+        "NoiseLevelObserved",
+        "LAeq",
+    ),
+    SensorKind(
+        "temperature",
+        Programme.URBAN_LIFE,
+        "Cel",
+        -50.0,
+        60.0,
+        300,
+        14.0,
+        5.0,
+        0.2,
+        "WeatherObserved",
+        "temperature",
+    ),
+    SensorKind(
+        "humidity",
+        Programme.URBAN_LIFE,
+        "%",
+        0.0,
+        100.0,
+        300,
+        62.0,
+        12.0,
+        1.0,
+        "WeatherObserved",
+        "relativeHumidity",
+    ),
+    SensorKind(
+        "footfall",
+        Programme.URBAN_LIFE,
+        "count/min",
+        0.0,
+        10000.0,
+        60,
+        40.0,
+        35.0,
+        4.0,
+        "CrowdFlowObserved",
+        "peopleCount",
+    ),
+    SensorKind(
+        "waste_fill",
+        Programme.URBAN_LIFE,
+        "%",
+        0.0,
+        100.0,
+        900,
+        45.0,
+        10.0,
+        1.0,
+        "WasteContainer",
+        "fillingLevel",
+    ),
+    SensorKind(
+        "water_level", Programme.URBAN_LIFE, "m", -5.0, 30.0, 300, 1.2, 0.1, 0.02, "WaterObserved", "height"
+    ),
+    # mobility
+    SensorKind(
+        "traffic_flow",
+        Programme.MOBILITY,
+        "veh/h",
+        0.0,
+        10000.0,
+        60,
+        700.0,
+        550.0,
+        40.0,
+        "TrafficFlowObserved",
+        "intensity",
+    ),
+    SensorKind(
+        "traffic_speed",
+        Programme.MOBILITY,
+        "km/h",
+        0.0,
+        250.0,
+        60,
+        45.0,
+        -12.0,
+        3.0,
+        "TrafficFlowObserved",
+        "averageVehicleSpeed",
+    ),
+    SensorKind(
+        "parking_occupancy",
+        Programme.MOBILITY,
+        "%",
+        0.0,
+        100.0,
+        120,
+        50.0,
+        30.0,
+        2.0,
+        "ParkingSpot",
+        "occupancy",
+    ),
+    SensorKind(
+        "ev_charging_power",
+        Programme.MOBILITY,
+        "kW",
+        0.0,
+        350.0,
+        60,
+        40.0,
+        25.0,
+        5.0,
+        "EVChargingStation",
+        "power",
+    ),
+    SensorKind("av_track_speed", Programme.MOBILITY, "km/h", 0.0, 250.0, 30, 30.0, 10.0, 4.0, None, None),
+    # renewable energy
+    SensorKind(
+        "solar_power",
+        Programme.ENERGY,
+        "kW",
+        0.0,
+        5000.0,
+        60,
+        0.0,
+        400.0,
+        8.0,
+        "PhotovoltaicMeasurement",
+        "outputCurrent",
+    ),
+    SensorKind(
+        "wind_power",
+        Programme.ENERGY,
+        "kW",
+        0.0,
+        5000.0,
+        60,
+        300.0,
+        120.0,
+        30.0,
+        "WindTurbine",
+        "activePower",
+    ),
+    SensorKind(
+        "battery_soc",
+        Programme.ENERGY,
+        "%",
+        0.0,
+        100.0,
+        60,
+        60.0,
+        25.0,
+        0.5,
+        "EnergyStorage",
+        "stateOfCharge",
+    ),
+    SensorKind(
+        "grid_load",
+        Programme.ENERGY,
+        "kW",
+        0.0,
+        100000.0,
+        60,
+        1800.0,
+        600.0,
+        40.0,
+        "EnergyConsumption",
+        "activePower",
+    ),
+    SensorKind(
+        "streetlight_power",
+        Programme.ENERGY,
+        "W",
+        0.0,
+        2000.0,
+        300,
+        0.0,
+        150.0,
+        3.0,
+        "Streetlight",
+        "powerConsumption",
+    ),
+)
+
+KINDS: dict[str, SensorKind] = {kind.name: kind for kind in _CATALOG}

@@ -1,0 +1,138 @@
+"""InfluxDB: line protocol for scored readings, a batch writer that retries, and InfluxQL queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.rest import ApiException
+
+from models.scoring import ScoredReading
+from sensors import measurements
+from sensors.sites import SiteRegistry
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+
+
+def _tag(value: str) -> str:
+    return value.translate(_TAG_ESCAPES)
+
+
+def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
+    """The line-protocol point of one scored reading (nanosecond event time)."""
+    site = registry.site(scored.site_id)
+    district = site.district.value if site else "unknown"
+    programme = site.programme.value if site else "unknown"
+    stamp = scored.observed_at
+    nanos = (int(stamp.timestamp()) * 1_000_000 + stamp.microsecond) * 1000
+    return (
+        f"{measurements.READING},sensor_id={_tag(scored.sensor_id)},site_id={_tag(scored.site_id)},"
+        f"kind={_tag(scored.kind)},district={_tag(district)},programme={programme} "
+        f"value={scored.value!r},seq={scored.seq}i,score={scored.score!r},"
+        f"threshold={scored.threshold!r},anomalous={'true' if scored.anomalous else 'false'},"
+        f"expected_low={scored.expected_low!r},expected_high={scored.expected_high!r} {nanos}"
+    )
+
+
+_REFUSALS = frozenset({400, 413, 422})
+
+
+class Refused(Exception):
+    """InfluxDB answered that it will not take these points (a client error, not an outage)."""
+
+
+@dataclass
+class WriteStats:
+    batches: int = 0
+    points: int = 0
+    retries: int = 0
+
+
+class InfluxWriter:
+    """Writes batches of line protocol; waits out outages, gives up only on refusals."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stats = WriteStats()
+        self._client: InfluxDBClientAsync | None = None
+
+    async def _api(self) -> Any:
+        if self._client is None:
+            self._client = InfluxDBClientAsync(
+                url=self.settings.influx_url,
+                token=self.settings.influx_token,
+                org=self.settings.influx_org,
+                timeout=10_000,
+            )
+        return self._client.write_api()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()  # type: ignore[no-untyped-call]
+            self._client = None
+
+    async def write(self, lines: Sequence[str]) -> None:
+        """Return once InfluxDB has accepted ``lines``.
+
+        An outage (no connection, a timeout, a 5xx, 429, or 401/403/404 while a database or
+        credentials are being fixed) is retried with capped backoff for as long as it lasts:
+        the batch is not acknowledged to Kafka meanwhile, so nothing is lost. A 400-class
+        answer about the points themselves raises :class:`Refused` at once: retrying the same
+        bytes would get the same answer.
+        """
+        attempt = 0
+        body = "\n".join(lines)
+        while True:
+            try:
+                api = await self._api()
+                await api.write(
+                    bucket=self.settings.influx_bucket,
+                    record=body,
+                    write_precision=WritePrecision.NS,
+                )
+            except ApiException as error:
+                if error.status in _REFUSALS:
+                    raise Refused(f"InfluxDB refused the points: {error.status} {error.body}") from None
+                log.warning("InfluxDB write failed (%s %s), retrying", error.status, error.reason)
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                log.warning("InfluxDB unreachable (%r), retrying", error)
+                await self.close()
+            else:
+                self.stats.batches += 1
+                self.stats.points += len(lines)
+                return
+            attempt += 1
+            self.stats.retries += 1
+            backoff = self.settings.sink_retry_backoff_seconds * 2 ** min(attempt, 6)
+            await asyncio.sleep(min(backoff, self.settings.sink_max_backoff_seconds))
+
+
+async def influxql(settings: Settings, query: str) -> list[dict[str, Any]]:
+    """Run an InfluxQL query and return its series (raises on an error in the answer)."""
+    params = {"db": settings.influx_database, "q": query, "epoch": "ns"}
+    headers = {"Authorization": f"Token {settings.influx_token}"} if settings.influx_token else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{settings.influx_url}/query", params=params, headers=headers) as response,
+    ):
+        answer = await response.json()
+    results = answer.get("results", [])
+    if "error" in answer or any("error" in result for result in results):
+        raise RuntimeError(f"InfluxQL {query!r} failed: {answer}")
+    return [series for result in results for series in result.get("series", [])]
+
+
+async def count_points(settings: Settings, where: str = "") -> int:
+    """How many reading points InfluxDB holds (optionally with an InfluxQL ``WHERE`` clause)."""
+    clause = f" WHERE {where}" if where else ""
+    series = await influxql(settings, f'SELECT count("seq") FROM "{measurements.READING}"{clause}')
+    return sum(int(row[1]) for s in series for row in s["values"])

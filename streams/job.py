@@ -1,0 +1,180 @@
+"""The main job: the whole city through the pipeline on the local stack, then a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from sensors.cleaning import DeadLetter
+from sensors.simulator import CitySimulator
+from streams.city import load_city
+from streams.feed import FeedStats, feed_city
+from streams.influx import count_points
+from streams.settings import Settings
+from streams.topics import TopicNames, consumer_lag, end_offsets, ensure_topics, record_counts
+from streams.worker import start_worker, stop_worker
+
+
+@dataclass
+class Summary:
+    """What one run did, counted where it landed: Kafka topics and InfluxDB."""
+
+    sites: int = 0
+    sensors: int = 0
+    produced: int = 0
+    malformed_sent: int = 0
+    cleaned: int = 0
+    dead_lettered: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    scored: int = 0
+    anomalous: int = 0
+    in_influx: int = 0
+    feed_seconds: float = 0.0
+    total_seconds: float = 0.0
+    drained: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        """Readings taken all the way into InfluxDB, per second of the whole run."""
+        return self.in_influx / self.total_seconds if self.total_seconds else 0.0
+
+    def table(self) -> Table:
+        table = Table(title="openlab run", show_header=False)
+        table.add_row("sites / sensors", f"{self.sites:,} / {self.sensors:,}")
+        table.add_row("readings produced", f"{self.produced:,} ({self.malformed_sent:,} malformed)")
+        table.add_row("cleaned", f"{self.cleaned:,}")
+        reasons = ", ".join(f"{r} {n}" for r, n in self.dead_letter_reasons.most_common())
+        table.add_row("dead-lettered", f"{self.dead_lettered:,}" + (f" ({reasons})" if reasons else ""))
+        table.add_row("scored", f"{self.scored:,}")
+        table.add_row("flagged anomalous", f"{self.anomalous:,}")
+        table.add_row("points in InfluxDB", f"{self.in_influx:,}")
+        table.add_row("feed / total seconds", f"{self.feed_seconds:.1f} / {self.total_seconds:.1f}")
+        table.add_row("events per second", f"{self.events_per_second:,.0f} (produced to InfluxDB)")
+        table.add_row("drained", "yes" if self.drained else "NO: the worker had not caught up")
+        return table
+
+
+async def _dead_letter_reasons(settings: Settings, since: dict[object, int]) -> Counter[str]:
+    """Tally the reasons of the dead letters written after the offsets ``since``."""
+    topic = settings.topic("readings.deadletter")
+    ends = await end_offsets(settings, (topic,))
+    reasons: Counter[str] = Counter()
+    remaining = sum(end - since.get(tp, 0) for tp, end in ends.items())
+    if remaining == 0:
+        return reasons
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        for tp in ends:
+            consumer.seek(tp, since.get(tp, 0))
+        while remaining > 0:
+            batches = await consumer.getmany(timeout_ms=2000)
+            if not batches:
+                break
+            for records in batches.values():
+                for record in records:
+                    reasons[DeadLetter.model_validate_json(record.value).reason.value] += 1
+                    remaining -= 1
+    finally:
+        await consumer.stop()
+    return reasons
+
+
+async def run_city(
+    settings: Settings,
+    *,
+    duration: float,
+    rate: float,
+    malformed_rate: float,
+    drain_timeout: float,
+    console: Console,
+) -> Summary:
+    """Run a worker and the simulated city on a running stack, wait for it to drain, count."""
+    names = TopicNames.of(settings)
+    await ensure_topics(settings)
+    registry = load_city(settings)
+    summary = Summary(sites=len(registry), sensors=sum(len(s.sensors) for s in registry.sites))
+    before = await record_counts(settings, names.all())
+    deadletter_before = await end_offsets(settings, (names.deadletter,))
+    run_start = datetime.now(UTC)
+    worker = start_worker(settings, settings.run_dir / "worker.log")
+    console.print(f"worker: pid {worker.pid}, log {settings.run_dir / 'worker.log'}")
+    feed = FeedStats()
+    clock = time.monotonic()
+    try:
+        with Live(console=console, refresh_per_second=2, transient=True) as live:
+            feeding = asyncio.create_task(
+                feed_city(
+                    settings,
+                    CitySimulator(registry, seed=settings.seed),
+                    duration=duration,
+                    rate=rate,
+                    malformed_rate=malformed_rate,
+                    stats=feed,
+                )
+            )
+            deadline = None
+            while True:
+                await asyncio.sleep(1.0)
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the worker exited with {worker.returncode}: see its log")
+                counts = await record_counts(settings, names.all())
+                lag = await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored))
+                elapsed = time.monotonic() - clock
+                live.update(_progress(elapsed, feed, counts, before, names, lag))
+                if feeding.done():
+                    await feeding  # raises what the feeder raised
+                    if deadline is None:
+                        summary.feed_seconds = elapsed
+                        deadline = time.monotonic() + drain_timeout
+                    if lag == 0:
+                        summary.drained = True
+                        break
+                    if time.monotonic() > deadline:
+                        break
+        summary.total_seconds = time.monotonic() - clock
+    finally:
+        stop_worker(worker)
+    after = await record_counts(settings, names.all())
+    summary.produced = feed.produced
+    summary.malformed_sent = feed.malformed
+    summary.cleaned = after[names.clean] - before[names.clean]
+    summary.dead_lettered = after[names.deadletter] - before[names.deadletter]
+    summary.scored = after[names.scored] - before[names.scored]
+    summary.dead_letter_reasons = await _dead_letter_reasons(settings, dict(deadletter_before))
+    since = f"time >= '{run_start.isoformat()}'"
+    summary.in_influx = await count_points(settings, since)
+    summary.anomalous = await count_points(settings, f"{since} AND anomalous = true")
+    return summary
+
+
+def _progress(
+    elapsed: float,
+    feed: FeedStats,
+    counts: dict[str, int],
+    before: dict[str, int],
+    names: TopicNames,
+    lag: int | None,
+) -> Table:
+    table = Table(title=f"openlab run: {elapsed:.0f} s", show_header=True)
+    for column in ("produced", "raw", "clean", "dead letters", "scored", "worker lag"):
+        table.add_column(column, justify="right")
+    delta = {topic: counts[topic] - before[topic] for topic in counts}
+    table.add_row(
+        f"{feed.produced:,}",
+        f"{delta[names.raw]:,}",
+        f"{delta[names.clean]:,}",
+        f"{delta[names.deadletter]:,}",
+        f"{delta[names.scored]:,}",
+        "?" if lag is None else f"{lag:,}",
+    )
+    return table

@@ -1,0 +1,95 @@
+"""The one settings object: every knob of openlab, read from ``OPENLAB_*`` environment variables.
+
+>>> s = Settings(topic_prefix="t1.")
+>>> s.topic("readings.raw")
+'t1.readings.raw'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cache" / "openlab"
+
+
+class Settings(BaseSettings):
+    """Configuration of the pipeline and of the local service stack."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENLAB_", env_file=None, extra="ignore")
+
+    # Kafka
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_sasl_port: int = 9094
+    topic_prefix: str = Field("", description="Prepended to every topic name (tests isolate with it).")
+    partitions: int = Field(12, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+    # InfluxDB 1.8 (written through its /api/v2/write, read through InfluxQL /query)
+    influx_host: str = "127.0.0.1"
+    influx_port: int = 8086
+    influx_database: str = "openlab"
+    influx_org: str = "openlab"
+    influx_token: str = Field("", description="'user:password' on InfluxDB 1.8 with auth, a token on 2.x.")
+
+    # Faust worker
+    app_id: str = "openlab"
+    worker_web_port: int = 6066
+    sink_batch_size: int = Field(2000, ge=1)
+    sink_batch_seconds: float = Field(0.5, gt=0)
+    sink_retry_backoff_seconds: float = Field(0.1, gt=0, description="First retry delay of a write.")
+    sink_max_backoff_seconds: float = Field(5.0, gt=0, description="Longest wait between retries.")
+
+    # The city
+    sites: int = Field(3300, ge=1, description="How many facilities the generated city has.")
+    seed: int = Field(0, description="Seed of the generated city and of the simulator.")
+    registry_file: Path | None = Field(None, description="A city's own site registry (JSON).")
+
+    # Cleaning
+    max_future_seconds: float = Field(300.0, ge=0, description="How far ahead of now an event time may be.")
+
+    # Local stack
+    home: Path = Field(default_factory=_default_home, description="Cache for Kafka jars and influxd.")
+    stack_dir: Path | None = Field(None, description="Logs, pid files and data of the local stack.")
+    stack_timeout_seconds: float = 90.0
+    kafka_admin_user: str = Field(
+        "admin", description="SCRAM-SHA-512 super user on the SASL listener (set when formatting)."
+    )
+    kafka_admin_password: str = Field(
+        "admin-secret", description="Password of kafka_admin_user (set when formatting)."
+    )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def influx_url(self) -> str:
+        return f"http://{self.influx_host}:{self.influx_port}"
+
+    @property
+    def influx_bucket(self) -> str:
+        """InfluxDB 1.8 maps a v2 bucket to ``database/retention-policy``."""
+        return f"{self.influx_database}/autogen"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this stack's state lives; keyed by port so a second stack can run beside."""
+        return self.stack_dir or self.home / f"stack-{self.kafka_port}-{self.influx_port}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``OPENLAB_*`` variables, for a child process such as the worker."""
+        return {
+            f"OPENLAB_{name.upper()}": str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }

@@ -1,0 +1,36 @@
+"""The local service stack without Docker: a single-node KRaft Kafka 3.9.1 and InfluxDB 1.8.10.
+
+Programs are cached under ``settings.home`` (fetched on first use with Maven and Go); pid files,
+logs, configuration and data live under ``settings.run_dir``. Services run detached, so they
+outlive the Python process that started them.
+
+    up(settings)                        # start what is not running, wait until all answer
+    stop_service(settings, "kafka")     # fault tests: stop one service, data kept
+    start_service(settings, "kafka")
+    down(settings, wipe=True)           # stop all and delete their data
+"""
+
+from streams.stack.control import (
+    SERVICES,
+    ServiceStatus,
+    down,
+    start_service,
+    status,
+    stop_service,
+    up,
+    wait_ready,
+)
+from streams.stack.errors import MissingToolError, StackError
+
+__all__ = [
+    "SERVICES",
+    "MissingToolError",
+    "ServiceStatus",
+    "StackError",
+    "down",
+    "start_service",
+    "status",
+    "stop_service",
+    "up",
+    "wait_ready",
+]

@@ -1,0 +1,102 @@
+"""Obtain and cache the service programs under ``settings.home``.
+
+Kafka's jars are resolved by Maven from ``kafka-pom.xml``; influxd is built with ``go install``.
+Each is built in a temporary directory beside its cache entry and renamed into place, so an
+interrupted download is never mistaken for a complete cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+
+from streams.settings import Settings
+from streams.stack.errors import MissingToolError, StackError
+
+KAFKA_VERSION = "3.9.1"
+INFLUXD_VERSION = "1.8.10"
+
+JAVA_HINT = "Kafka needs Java 17+: apt-get install openjdk-17-jre-headless"
+MAVEN_HINT = "Kafka's jars are fetched with Maven: apt-get install maven"
+GO_HINT = "influxd is built with Go 1.21+: apt-get install golang-go (or go.dev/dl)"
+
+_COPY_DEPENDENCIES = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
+_INFLUXD_MODULE = f"github.com/influxdata/influxdb/cmd/influxd@v{INFLUXD_VERSION}"
+_OUTPUT_TAIL_LINES = 30
+
+
+def require_tool(name: str, hint: str) -> str:
+    """The full path of program ``name``; raises MissingToolError with ``hint`` when absent."""
+    path = shutil.which(name)
+    if path is None:
+        raise MissingToolError(f"'{name}' not found on PATH. {hint}")
+    return path
+
+
+def run_tool(argv: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> None:
+    """Run ``argv`` to completion; on failure raise StackError with the end of its output."""
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip().splitlines()[-_OUTPUT_TAIL_LINES:]
+        raise StackError(f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n" + "\n".join(output))
+
+
+def kafka_lib(settings: Settings) -> Path:
+    """The directory holding Kafka's jars, fetched with Maven on first use."""
+    target = settings.home / f"kafka-{KAFKA_VERSION}"
+    if not target.is_dir():
+        require_tool("java", JAVA_HINT)
+        mvn = require_tool("mvn", MAVEN_HINT)
+        _build_atomically(target, lambda staging: _fetch_kafka(mvn, staging))
+    return target / "lib"
+
+
+def influxd_binary(settings: Settings) -> Path:
+    """The influxd executable, built with ``go install`` on first use."""
+    target = settings.home / f"influxd-{INFLUXD_VERSION}"
+    if not target.is_dir():
+        go = require_tool("go", GO_HINT)
+        _build_atomically(target, lambda staging: _build_influxd(go, staging))
+    return target / "bin" / "influxd"
+
+
+def _fetch_kafka(mvn: str, staging: Path) -> None:
+    pom = staging / "pom.xml"
+    pom.write_bytes(resources.files("streams.stack").joinpath("kafka-pom.xml").read_bytes())
+    argv = [
+        mvn,
+        "-B",
+        "-q",
+        "-Dstyle.color=never",
+        "-f",
+        str(pom),
+        _COPY_DEPENDENCIES,
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging / 'lib'}",
+    ]
+    run_tool(argv, f"Fetching Kafka {KAFKA_VERSION} jars with Maven")
+
+
+def _build_influxd(go: str, staging: Path) -> None:
+    env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(staging / "bin")}
+    run_tool([go, "install", _INFLUXD_MODULE], f"Building influxd {INFLUXD_VERSION} with Go", env)
+
+
+def _build_atomically(target: Path, build: Callable[[Path], None]) -> None:
+    """Fill a fresh staging directory with ``build`` and rename it to ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # not a concurrent install that finished first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

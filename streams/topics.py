@@ -1,0 +1,110 @@
+"""The pipeline's Kafka topics: their names, their creation, and how many records they hold."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+READING_TOPICS = ("readings.raw", "readings.clean", "readings.scored", "readings.deadletter")
+SITE_TOPICS = ("alerts",)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Full topic names for one settings object (the prefix isolates tests and second stacks)."""
+
+    raw: str
+    clean: str
+    scored: str
+    deadletter: str
+    alerts: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicNames:
+        return cls(
+            raw=settings.topic("readings.raw"),
+            clean=settings.topic("readings.clean"),
+            scored=settings.topic("readings.scored"),
+            deadletter=settings.topic("readings.deadletter"),
+            alerts=settings.topic("alerts"),
+        )
+
+    def all(self) -> tuple[str, ...]:
+        return (self.raw, self.clean, self.scored, self.deadletter, self.alerts)
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the pipeline's topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in TopicNames.of(settings).all()
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+        return [topic.name for topic in wanted]
+    finally:
+        await admin.close()
+
+
+async def end_offsets(settings: Settings, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
+    """The next offset to be written on every partition of ``topics``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in topic["partitions"]
+    ]
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        return dict(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
+async def record_counts(settings: Settings, topics: tuple[str, ...]) -> dict[str, int]:
+    """How many records each topic holds: the sum over partitions of the end offsets."""
+    counts = dict.fromkeys(topics, 0)
+    for tp, offset in (await end_offsets(settings, topics)).items():
+        counts[tp.topic] += offset
+    return counts
+
+
+async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) -> int | None:
+    """Records on ``topics`` that consumer group ``group`` has not yet committed.
+
+    ``None`` while the broker cannot say yet (its group coordinator is still starting).
+    """
+    ends = await end_offsets(settings, topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    except GroupCoordinatorNotAvailableError:
+        return None
+    finally:
+        await admin.close()
+    done: dict[TopicPartition, int] = {
+        tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0
+    }
+    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())

@@ -1,0 +1,47 @@
+"""The Faust worker: in the foreground (``openlab worker``) or as a child process of a job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import faust
+
+from streams.app import build_app
+from streams.city import load_city
+from streams.settings import Settings
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker until it is told to stop (SIGTERM or Ctrl-C)."""
+    app = build_app(settings, load_city(settings))
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a worker process with ``settings``, its output going to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **settings.as_environment()}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_worker(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """Ask the worker to finish (SIGTERM), and kill it if it has not within ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
