@@ -10,19 +10,20 @@ field gateways really send, for exercising the dead-letter path.
 >>> len(events) == sum(len(site.sensors) for site in city.sites)
 True
 >>> key, value = events[0]
+>>> from sensors.reading import Reading
 >>> Reading.model_validate_json(value).sensor_id == key.decode()
 True
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sensors.catalog import KINDS, SensorKind
-from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 
 _KST = timedelta(hours=9)
@@ -72,33 +73,30 @@ class Malformation(StrEnum):
 
 
 def corrupt(event: bytes, how: Malformation, at: datetime) -> bytes:
-    """A malformed copy of a well-formed event ``event``."""
-    reading = Reading.model_validate_json(event)
-    text = reading.model_dump_json()
+    """A malformed copy of the well-formed event ``event``, broken in the way ``how`` names."""
+    if how is Malformation.NOT_JSON:
+        return event[: len(event) // 2]
+    if how is Malformation.BINARY:
+        return b"\xff\xfe\x00" + event[:8]
+    fields = json.loads(event)
     match how:
-        case Malformation.NOT_JSON:
-            return event[: len(event) // 2]
-        case Malformation.BINARY:
-            return b"\xff\xfe\x00" + event[:8]
         case Malformation.WRONG_TYPE:
-            return text.replace(f'"value":{reading.value!r}', f'"value":"{reading.value}"').encode()
+            fields["value"] = str(fields["value"])
         case Malformation.MISSING_FIELD:
-            return text.replace(f'"seq":{reading.seq}', '"sequence":0').encode()
+            del fields["seq"]
         case Malformation.NOT_A_NUMBER:
-            return text.replace(f'"value":{reading.value!r}', '"value":NaN').encode()
+            fields["value"] = math.nan
         case Malformation.INFINITE:
-            return text.replace(f'"value":{reading.value!r}', '"value":-Infinity').encode()
+            fields["value"] = -math.inf
         case Malformation.OUT_OF_RANGE:
-            high = KINDS[reading.kind].high
-            return reading.model_copy(update={"value": high * 10 + 1}).model_dump_json().encode()
+            fields["value"] = KINDS[fields["kind"]].high * 10 + 1
         case Malformation.UNKNOWN_SENSOR:
-            ghost = reading.model_copy(update={"sensor_id": "XX-00000.ghost"})
-            return ghost.model_dump_json().encode()
+            fields["sensor_id"] = "XX-00000.ghost"
         case Malformation.FUTURE:
-            later = at + timedelta(days=2)
-            return reading.model_copy(update={"observed_at": later}).model_dump_json().encode()
+            fields["observed_at"] = (at + timedelta(days=2)).isoformat()
         case Malformation.WRONG_UNIT:
-            return reading.model_copy(update={"unit": "furlong"}).model_dump_json().encode()
+            fields["unit"] = "furlong"
+    return json.dumps(fields).encode()
 
 
 class CitySimulator:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from models.scoring import ScoredReading

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -19,7 +19,14 @@ from streams.city import load_city
 from streams.feed import FeedStats, feed_city
 from streams.influx import count_points
 from streams.settings import Settings
-from streams.topics import TopicNames, consumer_lag, end_offsets, ensure_topics, record_counts
+from streams.topics import (
+    TopicNames,
+    consumer_lag,
+    end_offsets,
+    ensure_topics,
+    read_values,
+    record_counts,
+)
 from streams.worker import start_worker, stop_worker
 
 
@@ -62,31 +69,10 @@ class Summary:
         return table
 
 
-async def _dead_letter_reasons(settings: Settings, since: dict[object, int]) -> Counter[str]:
+async def _dead_letter_reasons(settings: Settings, since: dict[TopicPartition, int]) -> Counter[str]:
     """Tally the reasons of the dead letters written after the offsets ``since``."""
-    topic = settings.topic("readings.deadletter")
-    ends = await end_offsets(settings, (topic,))
-    reasons: Counter[str] = Counter()
-    remaining = sum(end - since.get(tp, 0) for tp, end in ends.items())
-    if remaining == 0:
-        return reasons
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(ends))
-        for tp in ends:
-            consumer.seek(tp, since.get(tp, 0))
-        while remaining > 0:
-            batches = await consumer.getmany(timeout_ms=2000)
-            if not batches:
-                break
-            for records in batches.values():
-                for record in records:
-                    reasons[DeadLetter.model_validate_json(record.value).reason.value] += 1
-                    remaining -= 1
-    finally:
-        await consumer.stop()
-    return reasons
+    values = await read_values(settings, settings.topic("readings.deadletter"), since)
+    return Counter(DeadLetter.model_validate_json(value).reason.value for value in values)
 
 
 async def run_city(
@@ -150,7 +136,7 @@ async def run_city(
     summary.cleaned = after[names.clean] - before[names.clean]
     summary.dead_lettered = after[names.deadletter] - before[names.deadletter]
     summary.scored = after[names.scored] - before[names.scored]
-    summary.dead_letter_reasons = await _dead_letter_reasons(settings, dict(deadletter_before))
+    summary.dead_letter_reasons = await _dead_letter_reasons(settings, deadletter_before)
     since = f"time >= '{run_start.isoformat()}'"
     summary.in_influx = await count_points(settings, since)
     summary.anomalous = await count_points(settings, f"{since} AND anomalous = true")

@@ -108,3 +108,30 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
         tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0
     }
     return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
+
+
+async def read_values(
+    settings: Settings, topic: str, since: dict[TopicPartition, int] | None = None
+) -> list[bytes]:
+    """Every value on ``topic`` from the offsets ``since`` (default: the start) to its current end."""
+    since = since or {}
+    ends = await end_offsets(settings, (topic,))
+    remaining = sum(end - since.get(tp, 0) for tp, end in ends.items())
+    values: list[bytes] = []
+    if remaining <= 0:
+        return values
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        for tp in ends:
+            consumer.seek(tp, since.get(tp, 0))
+        while len(values) < remaining:
+            batches = await consumer.getmany(timeout_ms=2000)
+            if not batches:
+                break
+            for tp, records in batches.items():
+                values.extend(r.value for r in records if r.offset < ends[tp] and r.value is not None)
+    finally:
+        await consumer.stop()
+    return values

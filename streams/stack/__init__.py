@@ -21,12 +21,14 @@ from streams.stack.control import (
     wait_ready,
 )
 from streams.stack.errors import MissingToolError, StackError
+from streams.stack.influx import create_database
 
 __all__ = [
     "SERVICES",
     "MissingToolError",
     "ServiceStatus",
     "StackError",
+    "create_database",
     "down",
     "start_service",
     "status",

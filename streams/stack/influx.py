@@ -49,18 +49,22 @@ class Influxd(Service):
             return False
 
     def on_ready(self, settings: Settings) -> None:
-        """Create ``settings.influx_database`` (a no-op when it exists)."""
-        name = settings.influx_database.replace("\\", "\\\\").replace('"', '\\"')
-        body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{name}"'}).encode()
-        request = urllib.request.Request(f"{settings.influx_url}/query", data=body, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT_SECONDS) as reply:
-                answer = json.load(reply)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise StackError(f"Creating InfluxDB database {name!r} failed: {exc}") from exc
-        errors = [result["error"] for result in answer.get("results", []) if "error" in result]
-        if errors:
-            raise StackError(f"Creating InfluxDB database {name!r} failed: {errors[0]}")
+        create_database(settings)
+
+
+def create_database(settings: Settings) -> None:
+    """Create ``settings.influx_database`` (a no-op when it exists)."""
+    name = settings.influx_database.replace("\\", "\\\\").replace('"', '\\"')
+    body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{name}"'}).encode()
+    request = urllib.request.Request(f"{settings.influx_url}/query", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT_SECONDS) as reply:
+            answer = json.load(reply)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise StackError(f"Creating InfluxDB database {name!r} failed: {exc}") from exc
+    errors = [result["error"] for result in answer.get("results", []) if "error" in result]
+    if errors:
+        raise StackError(f"Creating InfluxDB database {name!r} failed: {errors[0]}")
 
 
 def _config(settings: Settings, workdir: Path) -> str:

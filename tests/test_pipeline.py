@@ -1,0 +1,64 @@
+"""The whole path on the real Kafka and InfluxDB: events in, scores in InfluxDB, rejects in dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sensors.cleaning import DeadLetter, Reason
+from sensors.simulator import Malformation, corrupt
+from streams.influx import count_points, influxql
+from streams.settings import Settings
+from streams.topics import read_values
+from tests.conftest import WorkerFactory
+from tests.feeding import city_events, produce, wait_for
+
+EXPECTED_REASON = {
+    Malformation.NOT_JSON: Reason.NOT_JSON,
+    Malformation.BINARY: Reason.NOT_JSON,
+    Malformation.WRONG_TYPE: Reason.SCHEMA,
+    Malformation.MISSING_FIELD: Reason.SCHEMA,
+    Malformation.NOT_A_NUMBER: Reason.NON_FINITE,
+    Malformation.INFINITE: Reason.NON_FINITE,
+    Malformation.OUT_OF_RANGE: Reason.OUT_OF_RANGE,
+    Malformation.UNKNOWN_SENSOR: Reason.UNKNOWN_SENSOR,
+    Malformation.FUTURE: Reason.FUTURE_TIMESTAMP,
+    Malformation.WRONG_UNIT: Reason.UNIT_UNKNOWN,
+}
+
+
+async def test_valid_readings_reach_influxdb_and_malformed_ones_the_dead_letters(
+    pipeline_settings: Settings, worker: WorkerFactory
+) -> None:
+    settings = pipeline_settings
+    now = datetime.now(UTC)
+    good = city_events(settings, 950, now - timedelta(hours=3))
+    ways = list(Malformation)
+    bad = [(key, corrupt(value, ways[i % len(ways)], now)) for i, (key, value) in enumerate(good[:50])]
+    mixed = good + bad
+    random.Random(5).shuffle(mixed)
+    process = worker(settings)
+    await produce(settings, mixed)
+
+    async def all_arrived() -> bool:
+        letters = await read_values(settings, settings.topic("readings.deadletter"))
+        return await count_points(settings) >= 950 and len(letters) >= 50
+
+    await wait_for("950 points and 50 dead letters", all_arrived)
+    await asyncio.sleep(3)  # anything extra would arrive by now
+
+    assert await count_points(settings) == 950
+    scored = await influxql(settings, 'SELECT count("score"), count("value") FROM "reading"')
+    assert scored[0]["values"][0][1:] == [950, 950]
+    letters = [
+        DeadLetter.model_validate_json(v)
+        for v in await read_values(settings, settings.topic("readings.deadletter"))
+    ]
+    assert len(letters) == 50
+    assert all(letter.stage == "clean" and letter.detail for letter in letters)
+    expected = Counter(EXPECTED_REASON[ways[i % len(ways)]] for i in range(50))
+    assert Counter(letter.reason for letter in letters) == expected
+    assert sorted(letter.original for letter in letters) == sorted(value for _, value in bad)
+    assert process.poll() is None, "the worker must still be running"
