@@ -93,8 +93,9 @@ class ScoredReading(Reading):
 def score_reading(detector: SensorDetector, reading: Reading) -> ScoredReading:
     """Score one reading with its sensor's detector (which then learns it)."""
     verdict = detector.observe(reading.value)
-    return ScoredReading(
-        **reading.model_dump(),
+    # The reading is already valid and the verdict is ours: no need to validate them again.
+    return ScoredReading.model_construct(
+        **dict(reading),
         score=verdict.score,
         threshold=verdict.threshold,
         anomalous=verdict.anomalous,

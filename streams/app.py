@@ -22,6 +22,7 @@ from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.influx import InfluxWriter, Refused, reading_line
+from streams.publisher import Publisher, Record
 from streams.schema import ModelSchema
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -48,90 +49,109 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     raw = app.topic(names.raw, schema=ModelSchema(Reading))
     clean_topic = app.topic(names.clean, schema=ModelSchema(Reading))
     scored_topic = app.topic(names.scored, schema=ModelSchema(ScoredReading))
-    deadletter = app.topic(names.deadletter, schema=ModelSchema(DeadLetter))
     cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
     detectors: dict[str, SensorDetector] = {}
     writer = InfluxWriter(settings)
 
-    async def reject(event: Any, rejection: Rejection, stage: str) -> None:
-        message = event.message
-        letter = DeadLetter.of(
-            rejection,
-            stage=stage,
-            original=message.value or b"",
-            key=message.key,
-            source=(message.topic, message.partition, message.offset),
-            at=datetime.now(UTC),
-        )
-        await deadletter.send(key=message.key, value=letter)
+    publisher = Publisher(settings)
 
-    async def guarded(work: Any, stage: str, step: Callable[[Any], Awaitable[None]]) -> None:
+    async def reject(rejected: list[tuple[Any, Rejection]], stage: str) -> None:
+        now = datetime.now(UTC)
+        letters = []
+        for event, rejection in rejected:
+            message = event.message
+            letter = DeadLetter.of(
+                rejection,
+                stage=stage,
+                original=message.value or b"",
+                key=message.key,
+                source=(message.topic, message.partition, message.offset),
+                at=now,
+            )
+            letters.append((message.key, letter.model_dump_json().encode()))
+        if letters:
+            await publisher.publish(names.deadletter, letters)
+
+    async def guarded(batch: list[Any], stage: str, step: Callable[[list[Any]], Awaitable[None]]) -> None:
         # A bug in the logic must not lose events: they go to the dead letters with the error.
         try:
-            await step(work)
+            await step(batch)
         except Exception as error:
             log.exception("%s failed", stage)
             rejection = Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
-            for event in work if isinstance(work, list) else [work]:
-                await reject(event, rejection, stage)
+            await reject([(event, rejection) for event in batch], stage)
 
-    async def clean_one(event: Any) -> None:
-        result = event.value
-        if isinstance(result, Reading):
-            result = cleaner.check(result, datetime.now(UTC))
-        if isinstance(result, Rejection):
-            await reject(event, result, "clean")
-        else:
-            await clean_topic.send(key=event.key, value=result)
+    async def clean_batch(batch: list[Any]) -> None:
+        now = datetime.now(UTC)
+        passed: list[Record] = []
+        rejected: list[tuple[Any, Rejection]] = []
+        for event in batch:
+            result = event.value
+            if isinstance(result, Reading):
+                result = cleaner.check(result, now)
+            if isinstance(result, Rejection):
+                rejected.append((event, result))
+            else:
+                passed.append((event.key, result.model_dump_json().encode()))
+        await publisher.publish(names.clean, passed)
+        await reject(rejected, "clean")
 
-    async def score_one(event: Any) -> None:
-        reading = event.value
-        if isinstance(reading, Rejection):
-            await reject(event, reading, "score")
-            return
-        detector = detectors.get(reading.sensor_id)
-        if detector is None:
-            detector = detectors[reading.sensor_id] = detector_for(reading.kind)
-        await scored_topic.send(key=event.key, value=score_reading(detector, reading))
-
-    @app.agent(raw, name="clean")
-    async def clean(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded(event, "clean", clean_one)
-
-    @app.agent(clean_topic, name="score")
-    async def score(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded(event, "score", score_one)
+    async def score_batch(batch: list[Any]) -> None:
+        scored: list[Record] = []
+        rejected: list[tuple[Any, Rejection]] = []
+        for event in batch:
+            reading = event.value
+            if isinstance(reading, Rejection):
+                rejected.append((event, reading))
+                continue
+            detector = detectors.get(reading.sensor_id)
+            if detector is None:
+                detector = detectors[reading.sensor_id] = detector_for(reading.kind)
+            scored.append((event.key, score_reading(detector, reading).model_dump_json().encode()))
+        await publisher.publish(names.scored, scored)
+        await reject(rejected, "score")
 
     async def sink_batch(batch: list[Any]) -> None:
         good = [e for e in batch if isinstance(e.value, ScoredReading)]
-        for event in batch:
-            if isinstance(event.value, Rejection):
-                await reject(event, event.value, "sink")
+        await reject([(e, e.value) for e in batch if isinstance(e.value, Rejection)], "sink")
         lines = [reading_line(e.value, registry) for e in good]
         try:
             await writer.write(lines)
         except Refused:
             # Find the points InfluxDB will not take; the rest are (re)written idempotently.
+            refused = []
             for event, line in zip(good, lines, strict=True):
                 try:
                     await writer.write([line])
                 except Refused as refusal:
-                    await reject(event, Rejection(Reason.SINK_REJECTED, str(refusal)), "sink")
+                    refused.append((event, Rejection(Reason.SINK_REJECTED, str(refusal))))
+            await reject(refused, "sink")
+
+    # take_events() acknowledges a batch only after the body returns, and each step returns
+    # only once Kafka (or InfluxDB) has acknowledged its output: so offsets are committed only
+    # for events whose results are safely stored.
+    @app.agent(raw, name="clean")
+    async def clean(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await guarded(batch, "clean", clean_batch)
+
+    @app.agent(clean_topic, name="score")
+    async def score(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await guarded(batch, "score", score_batch)
 
     @app.agent(scored_topic, name="sink")
     async def sink(stream: Any) -> None:
-        # take_events() acknowledges a batch only after this body returns: write inside it.
         async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
             await guarded(batch, "sink", sink_batch)
 
-    app.on_before_shutdown.connect(_closing(writer))
+    app.on_before_shutdown.connect(_closing(writer, publisher))
     return app
 
 
-def _closing(writer: InfluxWriter) -> Any:
+def _closing(writer: InfluxWriter, publisher: Publisher) -> Any:
     async def close(app: faust.App, **_: Any) -> None:
         await writer.close()
+        await publisher.stop()
 
     return close

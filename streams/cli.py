@@ -25,7 +25,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--duration", default=60.0, show_default=True, help="Seconds of simulated city.")
-@click.option("--rate", default=5000.0, show_default=True, help="Readings per second sent.")
+@click.option("--rate", default=2000.0, show_default=True, help="Readings per second sent.")
 @click.option(
     "--malformed-rate",
     default=0.002,

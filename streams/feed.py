@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-
 from sensors.simulator import CitySimulator, Malformation, corrupt
+from streams.publisher import Publisher
 from streams.settings import Settings
 
 
@@ -19,24 +18,6 @@ from streams.settings import Settings
 class FeedStats:
     produced: int = 0
     malformed: int = 0
-
-
-def producer_for(settings: Settings) -> AIOKafkaProducer:
-    """A producer that waits for every replica and never writes a record twice on retry."""
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=20,
-        max_batch_size=256 * 1024,
-    )
-
-
-async def send_all(producer: AIOKafkaProducer, topic: str, events: Iterable[tuple[bytes, bytes]]) -> int:
-    """Send ``(key, value)`` events and wait until Kafka has acknowledged every one."""
-    pending = [await producer.send(topic, value=value, key=key) for key, value in events]
-    await asyncio.gather(*pending)
-    return len(pending)
 
 
 async def feed_city(
@@ -57,9 +38,8 @@ async def feed_city(
     stats = stats or FeedStats()
     rng = random.Random(settings.seed)
     malformations = list(Malformation)
-    producer = producer_for(settings)
+    publisher = Publisher(settings)
     topic = settings.topic("readings.raw")
-    await producer.start()
     try:
         started = time.monotonic()
         next_tick = started
@@ -71,11 +51,11 @@ async def feed_city(
                     if rng.random() < malformed_rate:
                         events[index] = (key, corrupt(value, rng.choice(malformations), now))
                         stats.malformed += 1
-            stats.produced += await send_all(producer, topic, events)
+            stats.produced += await publisher.publish(topic, events)
             if on_tick is not None:
                 on_tick(stats)
             next_tick += len(events) / rate
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
     finally:
-        await producer.stop()
+        await publisher.stop()
     return stats

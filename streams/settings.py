@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     kafka_sasl_port: int = 9094
     topic_prefix: str = Field("", description="Prepended to every topic name (tests isolate with it).")
     partitions: int = Field(12, ge=1)
+    kafka_request_timeout_seconds: float = Field(
+        1200.0, gt=0, description="How long a send is retried (e.g. across a broker restart)."
+    )
     replication_factor: int = Field(1, ge=1)
 
     # InfluxDB 1.8 (written through its /api/v2/write, read through InfluxQL /query)
@@ -41,7 +44,9 @@ class Settings(BaseSettings):
     # Faust worker
     app_id: str = "openlab"
     worker_web_port: int = 6066
-    sink_batch_size: int = Field(2000, ge=1)
+    batch_size: int = Field(2000, ge=1, description="Most events an agent takes at once.")
+    batch_seconds: float = Field(0.2, gt=0, description="Longest an agent waits to fill a batch.")
+    sink_batch_size: int = Field(5000, ge=1)
     sink_batch_seconds: float = Field(0.5, gt=0)
     sink_retry_backoff_seconds: float = Field(0.1, gt=0, description="First retry delay of a write.")
     sink_max_backoff_seconds: float = Field(5.0, gt=0, description="Longest wait between retries.")

@@ -104,9 +104,7 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
         return None
     finally:
         await admin.close()
-    done: dict[TopicPartition, int] = {
-        tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0
-    }
+    done: dict[TopicPartition, int] = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
     return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
 
 

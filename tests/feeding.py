@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.feed import producer_for, send_all
+from streams.publisher import Publisher
 from streams.settings import Settings
 
 
@@ -25,12 +25,11 @@ def city_events(settings: Settings, count: int, start: datetime) -> list[tuple[b
 
 
 async def produce(settings: Settings, events: list[tuple[bytes, bytes]]) -> None:
-    producer = producer_for(settings)
-    await producer.start()
+    publisher = Publisher(settings)
     try:
-        await send_all(producer, settings.topic("readings.raw"), events)
+        await publisher.publish(settings.topic("readings.raw"), events)
     finally:
-        await producer.stop()
+        await publisher.stop()
 
 
 async def wait_for(condition_name: str, check: Callable[[], Awaitable[bool]], seconds: float = 120.0) -> None:

@@ -1,0 +1,33 @@
+# The openlab image: the `openlab` command, running a Faust worker by default.
+#
+#   docker build -t openlab .
+#   docker run --rm -e OPENLAB_KAFKA_HOST=... -e OPENLAB_INFLUX_HOST=... openlab          # worker
+#   docker run --rm openlab --help                                                       # other commands
+#
+# Every setting is an OPENLAB_* environment variable (streams/settings.py). docker-compose.yml
+# runs this image beside Kafka, InfluxDB and Grafana.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# An unprivileged user. Its home is the working directory at run time: Faust keeps its data
+# folder (<app_id>-data) in the current directory, so that must be writable.
+RUN useradd --create-home --user-group --uid 10001 --shell /usr/sbin/nologin openlab
+
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY streams ./streams
+COPY sensors ./sensors
+COPY models ./models
+COPY dashboards ./dashboards
+# Exactly the pinned versions; the installed package, not /src, is what runs.
+RUN pip install --no-cache-dir -c constraints.txt . \
+    && rm -rf build ./*.egg-info
+
+USER openlab
+WORKDIR /home/openlab
+
+ENTRYPOINT ["openlab"]
+CMD ["worker"]

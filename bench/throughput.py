@@ -1,0 +1,117 @@
+"""End-to-end throughput on the real local stack, against a raw aiokafka pass-through baseline.
+
+Both read the same pre-produced events from Kafka. The baseline forwards each record, untouched,
+to another topic in the same acknowledged batches the pipeline uses (one hop, no decoding): the
+fastest a Python consumer-producer can be here. The
+pipeline takes each event through its three stages (clean, score, sink) into InfluxDB. Their
+ratio is what the numbers mean; the absolute figures move with the machine's other load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer
+
+from sensors.simulator import CitySimulator
+from streams.city import load_city
+from streams.influx import count_points
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.stack import create_database
+from streams.topics import TopicNames, consumer_lag, end_offsets, ensure_topics
+from streams.worker import start_worker, stop_worker
+
+
+@dataclass(frozen=True)
+class Throughput:
+    events: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+def isolated(settings: Settings) -> Settings:
+    run = f"bench{uuid.uuid4().hex[:8]}"
+    return settings.model_copy(
+        update={
+            "topic_prefix": f"{run}.",
+            "app_id": f"openlab-{run}",
+            "influx_database": run,
+            "worker_web_port": 0,
+        }
+    )
+
+
+async def fill_raw(settings: Settings, ticks: int) -> int:
+    """Put ``ticks`` whole-city ticks of readings on ``readings.raw``; return how many."""
+    await ensure_topics(settings)
+    simulator = CitySimulator(load_city(settings), seed=settings.seed)
+    publisher = Publisher(settings)
+    sent = 0
+    try:
+        start = time.time() - ticks * 60
+        for tick in range(ticks):
+            at = datetime.fromtimestamp(start + tick * 60, UTC)
+            sent += await publisher.publish(settings.topic("readings.raw"), simulator.tick(at))
+    finally:
+        await publisher.stop()
+    return sent
+
+
+async def passthrough(settings: Settings, events: int) -> Throughput:
+    """aiokafka alone: consume ``readings.raw`` and produce every record to ``readings.clean``."""
+    source = settings.topic("readings.raw")
+    target = settings.topic("readings.clean")
+    partitions = list(await end_offsets(settings, (source,)))
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    publisher = Publisher(settings)
+    await consumer.start()
+    await publisher.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        started = time.perf_counter()
+        while seen < events:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            records = [(r.key, r.value) for rs in batches.values() for r in rs if r.value is not None]
+            seen += await publisher.publish(target, records)
+        return Throughput(seen, time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+
+
+async def pipeline(settings: Settings, events: int) -> Throughput:
+    """The openlab worker: from its "Ready" until it has committed every event of all three stages.
+
+    Progress is read from the consumer group's committed offsets (cheap), not from InfluxDB
+    queries, which would compete with the worker for the machine's two cores. InfluxDB is
+    counted once at the end, to check that every reading arrived.
+    """
+    create_database(settings)
+    log = settings.run_dir / f"bench-worker-{settings.app_id}.log"
+    names = TopicNames.of(settings)
+    process = start_worker(settings, log)
+    try:
+        while "[^Worker]: Ready" not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise RuntimeError(f"the worker exited; see {log}")
+            await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        while await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored)) != 0:
+            await asyncio.sleep(0.1)
+        seconds = time.perf_counter() - started
+    finally:
+        stop_worker(process)
+    stored = await count_points(settings)
+    if stored != events:
+        raise RuntimeError(f"{stored} points in InfluxDB, expected {events}")
+    return Throughput(events, seconds)

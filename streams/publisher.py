@@ -1,0 +1,92 @@
+"""Publishing batches of records to Kafka, returning only once Kafka has acknowledged all of them.
+
+Records are partitioned by key exactly as Kafka's Java client does (murmur2), so one sensor's
+readings always land on one partition, whoever produced them. Building one record batch per
+partition, instead of queueing records one by one, is what lets a Python worker keep up with a
+city: the per-record cost falls from tens of microseconds to a few.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.settings import Settings
+
+Record = tuple[bytes | None, bytes]
+
+
+def producer_for(settings: Settings) -> AIOKafkaProducer:
+    """A producer that waits for every replica and never writes a record twice on retry."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        request_timeout_ms=int(settings.kafka_request_timeout_seconds * 1000),
+    )
+
+
+class Publisher:
+    """Sends batches of ``(key, value)`` records to a topic and waits for their acknowledgement."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+        self._partition_of: dict[tuple[str, bytes], int] = {}
+        self._starting = asyncio.Lock()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the publisher is not started")
+        return self._producer
+
+    async def start(self) -> None:
+        """Connect (an aiokafka producer must be made inside the running event loop)."""
+        async with self._starting:
+            if self._producer is None:
+                producer = producer_for(self.settings)
+                await producer.start()
+                self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def _partition(self, topic: str, key: bytes | None) -> int:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        if key is None:
+            return int(self._partitioner(None, partitions, partitions))
+        cached = self._partition_of.get((topic, key))
+        if cached is None:
+            cached = self._partition_of[(topic, key)] = int(self._partitioner(key, partitions, partitions))
+        return cached
+
+    async def publish(self, topic: str, records: Sequence[Record]) -> int:
+        """Send ``records`` to ``topic``; return their count once Kafka has acknowledged them all."""
+        await self.start()
+        by_partition: dict[int, list[Record]] = defaultdict(list)
+        for key, value in records:
+            by_partition[await self._partition(topic, key)].append((key, value))
+        deliveries = []
+        for partition, items in by_partition.items():
+            batch = self.producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    batch = self.producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*deliveries)
+        return len(records)
