@@ -19,7 +19,10 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, patte
 
 
 def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the representable range once converted to UTC") from None
 
 
 class Reading(BaseModel):

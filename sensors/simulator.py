@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sensors.catalog import KINDS, SensorKind
@@ -114,12 +114,16 @@ class CitySimulator:
     def tick(self, at: datetime) -> list[tuple[bytes, bytes]]:
         """One reading from every sensor at event time ``at``: ``(key, value)`` pairs."""
         rng = self.rng
+        at = at.astimezone(UTC)
         local_hour = ((at + _KST).hour + (at + _KST).minute / 60.0) % 24
         stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         events = []
         for index, (sensor_id, site_id, kind, scale) in enumerate(self._sensors):
-            value = scale * (kind.baseline + kind.daily_swing * daily_shape(kind.name, local_hour))
-            value += rng.gauss(0.0, kind.noise)
+            shape = daily_shape(kind.name, local_hour)
+            value = scale * (kind.baseline + kind.daily_swing * shape)
+            # Noise rides on a signal; a plant at night or a lamp by day reports a true zero.
+            if value > 0 or kind.baseline != 0:
+                value += rng.gauss(0.0, kind.noise)
             if rng.random() < self.spike_rate:
                 value += rng.choice((-1, 1)) * 12 * (kind.noise + abs(kind.daily_swing) * 0.2)
             value = min(max(value, kind.low), kind.high)

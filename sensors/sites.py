@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
 from sensors.catalog import KINDS, Programme
 
@@ -87,6 +87,13 @@ class Sensor(BaseModel):
 
     sensor_id: str
     kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"{kind!r} is not a kind of the sensor catalog ({', '.join(sorted(KINDS))})")
+        return kind
 
     @property
     def unit(self) -> str:

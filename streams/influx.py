@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
 
 
@@ -32,8 +35,7 @@ def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
     site = registry.site(scored.site_id)
     district = site.district.value if site else "unknown"
     programme = site.programme.value if site else "unknown"
-    stamp = scored.observed_at
-    nanos = (int(stamp.timestamp()) * 1_000_000 + stamp.microsecond) * 1000
+    nanos = (scored.observed_at - _EPOCH) // _MICROSECOND * 1000
     return (
         f"{measurements.READING},sensor_id={_tag(scored.sensor_id)},site_id={_tag(scored.site_id)},"
         f"kind={_tag(scored.kind)},district={_tag(district)},programme={programme} "

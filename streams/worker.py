@@ -21,10 +21,20 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a worker process: this one's, with exactly ``settings`` as OPENLAB_*.
+
+    No OPENLAB_* variable of the parent shell leaks through, so a setting that ``settings``
+    leaves unset (``None``) stays unset in the child.
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("OPENLAB_")}
+    return {**inherited, **settings.as_environment()}
+
+
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """Start a worker process with ``settings``, its output going to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **settings.as_environment()}
+    env = worker_environment(settings)
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "streams", "worker"],
