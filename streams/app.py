@@ -36,6 +36,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
+        datadir=str(settings.run_dir / "faust" / settings.app_id),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",

@@ -69,6 +69,26 @@ def run(duration: float, rate: float, malformed_rate: float, drain_timeout: floa
 
 
 @main.command()
+@click.option("--duration", default=60.0, show_default=True, help="Seconds to run ('inf': until stopped).")
+@click.option("--rate", default=2000.0, show_default=True, help="Readings per second sent.")
+@click.option(
+    "--malformed-rate", default=0.0, show_default=True, help="Share of events corrupted on purpose."
+)
+def simulate(duration: float, rate: float, malformed_rate: float) -> None:
+    """Feed the simulated city into readings.raw of a running Kafka (no worker, no stack)."""
+    from sensors.simulator import CitySimulator
+    from streams.city import load_city
+    from streams.feed import feed_city
+
+    settings = Settings()
+    simulator = CitySimulator(load_city(settings), seed=settings.seed)
+    stats = asyncio.run(
+        feed_city(settings, simulator, duration=duration, rate=rate, malformed_rate=malformed_rate)
+    )
+    console.print(f"sent {stats.produced:,} readings ({stats.malformed:,} malformed on purpose)")
+
+
+@main.command()
 @click.option("--loglevel", default="info", show_default=True)
 def worker(loglevel: str) -> None:
     """Run a Faust worker in the foreground (Ctrl-C stops it)."""
