@@ -32,11 +32,13 @@ log = logging.getLogger(__name__)
 
 def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     """The worker's app for one city and one set of settings."""
+    datadir = settings.run_dir / "faust" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
-        datadir=str(settings.run_dir / "faust" / settings.app_id),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
