@@ -25,9 +25,11 @@ def main(ticks: int, stages_only: bool) -> None:
         return
     started = stack.up(settings)
     try:
-        run = isolated(settings)
-        events = asyncio.run(fill_raw(run, ticks))
-        baseline = asyncio.run(passthrough(run, events))
+        # Each on topics of its own, filled with the same readings.
+        alone, run = isolated(settings), isolated(settings)
+        events = asyncio.run(fill_raw(alone, ticks))
+        baseline = asyncio.run(passthrough(alone, events))
+        assert asyncio.run(fill_raw(run, ticks)) == events
         ours = asyncio.run(pipeline(run, events))
     finally:
         for name in started:
