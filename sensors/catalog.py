@@ -25,6 +25,35 @@ class Programme(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Conversion:
+    """How a value in another unit becomes one in the canonical unit: ``value * scale + offset``.
+
+    >>> round(ALTERNATIVE_UNITS["Cel"]["degF"].apply(212.0), 9)
+    100.0
+    """
+
+    scale: float
+    offset: float = 0.0
+
+    def apply(self, value: float) -> float:
+        return value * self.scale + self.offset
+
+
+ALTERNATIVE_UNITS: dict[str, dict[str, Conversion]] = {
+    "Cel": {"degF": Conversion(5 / 9, -32 * 5 / 9), "K": Conversion(1.0, -273.15)},
+    "km/h": {"mph": Conversion(1.609344), "m/s": Conversion(3.6)},
+    "kW": {"W": Conversion(0.001), "MW": Conversion(1000.0)},
+    "W": {"kW": Conversion(1000.0)},
+    "%": {"1": Conversion(100.0)},
+    "ug/m3": {"mg/m3": Conversion(1000.0)},
+    "m": {"cm": Conversion(0.01), "ft": Conversion(0.3048)},
+    "veh/h": {"veh/min": Conversion(60.0)},
+    "count/min": {"count/h": Conversion(1 / 60)},
+}
+"""Accepted units other than the canonical one, by canonical unit ("1" is a 0-1 ratio)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SensorKind:
     """One measured quantity: its canonical unit, physically possible range and cadence.
 
@@ -43,6 +72,11 @@ class SensorKind:
     noise: float
     fiware_entity: str | None = None
     fiware_attribute: str | None = None
+
+    @property
+    def alternative_units(self) -> dict[str, Conversion]:
+        """Units a sensor of this kind may also report in, with their conversion."""
+        return ALTERNATIVE_UNITS.get(self.unit, {})
 
 
 _CATALOG: tuple[SensorKind, ...] = (

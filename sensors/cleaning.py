@@ -113,8 +113,19 @@ class Cleaner:
             )
         kind = KINDS[sensor.kind]
         if reading.unit != kind.unit:
-            return Rejection(
-                Reason.UNIT_UNKNOWN, f"unit {reading.unit!r} is not {kind.unit!r} for {kind.name}"
+            conversion = kind.alternative_units.get(reading.unit)
+            if conversion is None:
+                accepted = ", ".join(repr(unit) for unit in (kind.unit, *kind.alternative_units))
+                return Rejection(
+                    Reason.UNIT_UNKNOWN,
+                    f"unit {reading.unit!r} is not one of {accepted} for {kind.name}",
+                )
+            reading = reading.model_copy(
+                update={
+                    "value": conversion.apply(reading.value),
+                    "unit": kind.unit,
+                    "quality": (*reading.quality, f"unit_converted:{reading.unit}"),
+                }
             )
         if not kind.low <= reading.value <= kind.high:
             return Rejection(
