@@ -9,7 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from streams import stack
+from streams.http_ingest import ingest
+from streams.mqtt_gateway import mqtt_gateway_command
+from streams.replay import replay
 from streams.settings import Settings
+from streams.sites_cli import sites
 from streams.topics import ensure_topics
 
 console = Console()
@@ -99,12 +103,12 @@ def worker(loglevel: str) -> None:
 
 @main.group(name="stack")
 def stack_group() -> None:
-    """The local Kafka and InfluxDB on 127.0.0.1 (no Docker needed)."""
+    """The local Kafka, InfluxDB and MQTT broker on 127.0.0.1 (no Docker needed)."""
 
 
 @stack_group.command()
 def up() -> None:
-    """Obtain (first time), start and wait for Kafka and InfluxDB; create the topics."""
+    """Obtain (first time), start and wait for Kafka, InfluxDB and mosquitto; create the topics."""
     settings = Settings()
     started = stack.up(settings)
     created = asyncio.run(ensure_topics(settings))
@@ -133,3 +137,7 @@ def status() -> None:
             str(service.log),
         )
     console.print(table)
+
+
+for command in (sites, replay, ingest, mqtt_gateway_command):
+    main.add_command(command)

@@ -41,6 +41,31 @@ class Settings(BaseSettings):
     influx_org: str = "openlab"
     influx_token: str = Field("", description="'user:password' on InfluxDB 1.8 with auth, a token on 2.x.")
 
+    # MQTT: the local stack's broker and the gateway from it into readings.raw
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_client_id: str = Field(
+        "openlab-gateway", min_length=1, description="The gateway's MQTT client id; names its session."
+    )
+    mqtt_topic_prefix: str = Field(
+        "", description="Prepended to the gateway's topic filter city/+/+ (tests isolate with it)."
+    )
+    mqtt_session_expiry_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        le=2**32 - 1,
+        description="How long the broker keeps the gateway's session, queueing for it, while it is away.",
+    )
+    mqtt_batch_size: int = Field(
+        500, ge=1, le=32767, description="Most MQTT messages the gateway forwards to Kafka at once."
+    )
+    mqtt_batch_seconds: float = Field(
+        0.005, gt=0, description="Longest the gateway waits for more messages to fill a batch."
+    )
+    mqtt_max_backoff_seconds: int = Field(
+        30, ge=1, description="Longest wait between the gateway's reconnection attempts (MQTT, Kafka)."
+    )
+
     # Faust worker
     app_id: str = "openlab"
     worker_web_port: int = 6066
@@ -54,10 +79,19 @@ class Settings(BaseSettings):
     # The city
     sites: int = Field(3300, ge=1, description="How many facilities the generated city has.")
     seed: int = Field(0, description="Seed of the generated city and of the simulator.")
-    registry_file: Path | None = Field(None, description="A city's own site registry (JSON).")
+    registry_file: Path | None = Field(
+        None, description="A city's own site registry: JSON, or CSV if the name ends in .csv."
+    )
 
     # Cleaning
     max_future_seconds: float = Field(300.0, ge=0, description="How far ahead of now an event time may be.")
+
+    # HTTP ingest (openlab ingest)
+    ingest_host: str = Field("127.0.0.1", description="Address the HTTP ingest server listens on.")
+    ingest_port: int = Field(8089, ge=0, le=65535, description="Port of the HTTP ingest server.")
+    ingest_max_body_bytes: int = Field(
+        1024 * 1024, ge=2, description="Largest request body the HTTP ingest server takes (else 413)."
+    )
 
     # Local stack
     home: Path = Field(default_factory=_default_home, description="Cache for Kafka jars and influxd.")

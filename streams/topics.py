@@ -24,6 +24,8 @@ class TopicNames:
     scored: str
     deadletter: str
     alerts: str
+    labels: str
+    """Ground truth of the simulator's injected anomalies (key = sensor_id, value = Label JSON)."""
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -33,10 +35,11 @@ class TopicNames:
             scored=settings.topic("readings.scored"),
             deadletter=settings.topic("readings.deadletter"),
             alerts=settings.topic("alerts"),
+            labels=settings.topic("labels"),
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.raw, self.clean, self.scored, self.deadletter, self.alerts)
+        return (self.raw, self.clean, self.scored, self.deadletter, self.alerts, self.labels)
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

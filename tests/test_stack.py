@@ -1,6 +1,6 @@
 """The local service stack against real processes, on ports of its own (Kafka 19092-19094,
-InfluxDB 18086/18088) so a stack on the default ports is not disturbed; the program cache in
-``settings.home`` is shared."""
+InfluxDB 18086/18088, MQTT 11883) so a stack on the default ports is not disturbed; the program
+cache in ``settings.home`` is shared."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import stack
 from streams.settings import Settings
+from streams.stack import install
 from streams.stack.install import influxd_binary, kafka_lib
+from streams.stack.mosquitto import mqtt_answers
 from streams.stack.procs import port_open
 
 pytestmark = pytest.mark.services
@@ -33,6 +35,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
         kafka_controller_port=19093,
         kafka_sasl_port=19094,
         influx_port=18086,
+        mqtt_port=11883,
         stack_dir=tmp_path / "stack",
     )
     try:
@@ -77,14 +80,16 @@ async def _kafka_broker_ids(settings: Settings) -> list[int]:
 
 async def test_up_is_idempotent_and_down_stops_everything(settings: Settings) -> None:
     # The stack calls block; called straight from a coroutine they must cope with a running loop.
-    assert sorted(stack.up(settings)) == ["influxd", "kafka"]
+    assert sorted(stack.up(settings)) == ["influxd", "kafka", "mosquitto"]
     before = stack.status(settings)
     assert all(state.running and state.pid for state in before.values())
     assert before["kafka"].log == settings.run_dir / "kafka.log"
+    assert before["mosquitto"].port == settings.mqtt_port
 
     assert await _kafka_broker_ids(settings) == [1]
     assert _influx_ping(settings) == 204
     assert settings.influx_database in _influx_databases(settings)
+    assert mqtt_answers(settings.mqtt_host, settings.mqtt_port, 5.0)
 
     assert stack.up(settings) == []
     assert stack.status(settings) == before
@@ -96,8 +101,15 @@ async def test_up_is_idempotent_and_down_stops_everything(settings: Settings) ->
     assert stack.up(settings) == ["influxd"]
     assert settings.influx_database in _influx_databases(settings)
 
+    # mosquitto alone, likewise; its persistence file is written when it stops.
+    assert stack.stop_service(settings, "mosquitto")
+    assert not mqtt_answers(settings.mqtt_host, settings.mqtt_port, 1.0)
+    assert (settings.run_dir / "mosquitto" / "data" / "mosquitto.db").is_file()
+    assert stack.up(settings) == ["mosquitto"]
+    assert mqtt_answers(settings.mqtt_host, settings.mqtt_port, 5.0)
+
     pids = [state.pid for state in stack.status(settings).values()]
-    assert sorted(stack.down(settings)) == ["influxd", "kafka"]
+    assert sorted(stack.down(settings)) == ["influxd", "kafka", "mosquitto"]
     assert not _any_process_exists(pids)
     assert not _any_port_open(settings)
     assert not list(settings.run_dir.glob("*.pid"))
@@ -161,3 +173,16 @@ def test_missing_maven_and_go_name_what_to_install(tmp_path: Path, monkeypatch: 
     with pytest.raises(stack.MissingToolError, match=r"go.*Go 1\.21"):
         influxd_binary(fresh)
     assert not fresh.home.exists()  # nothing half-installed is left behind
+
+
+def test_missing_mosquitto_names_the_package_when_it_cannot_be_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(install, "_SBIN_DIRS", ())
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: no apt-get for us
+    with pytest.raises(stack.MissingToolError, match=r"apt-get install mosquitto$") as caught:
+        install.mosquitto_binary()
+    assert "\n" not in str(caught.value)

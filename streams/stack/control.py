@@ -19,10 +19,11 @@ from streams.settings import Settings
 from streams.stack.errors import StackError
 from streams.stack.influx import Influxd
 from streams.stack.kafka import Kafka
+from streams.stack.mosquitto import Mosquitto
 from streams.stack.procs import command_line, is_alive, port_open, spawn, tail, terminate
 from streams.stack.service import Service
 
-SERVICES: dict[str, Service] = {service.name: service for service in (Kafka(), Influxd())}
+SERVICES: dict[str, Service] = {service.name: service for service in (Kafka(), Influxd(), Mosquitto())}
 """The services in start order, by name."""
 
 STOP_GRACE_SECONDS = 20.0
@@ -66,7 +67,7 @@ def down(settings: Settings, wipe: bool = False) -> list[str]:
 
 
 def start_service(settings: Settings, name: str) -> bool:
-    """Start service ``name`` ("kafka" or "influxd") unless running, then wait until it answers.
+    """Start service ``name`` ("kafka", "influxd" or "mosquitto") unless running, then wait until it answers.
 
     Returns whether it was started.
     """

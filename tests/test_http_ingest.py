@@ -1,0 +1,273 @@
+"""HTTP ingest: a gateway's batch split into items, judged one by one, stored in Kafka before the answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp import test_utils, web
+
+from sensors.cleaning import DeadLetter, Reason
+from sensors.ingest import BatchError, judge_batch, split_json_array
+from sensors.reading import Reading
+from sensors.sites import SiteRegistry
+from streams.city import load_city
+from streams.http_ingest import build_app
+from streams.registry import read_records
+from streams.settings import Settings
+
+NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+Client = test_utils.TestClient[web.Request, web.Application]
+
+
+def reading(sensor_id: str = "GJ-00001.footfall", value: float = 3.0, seq: int = 1) -> dict[str, object]:
+    return {
+        "sensor_id": sensor_id,
+        "site_id": sensor_id.split(".")[0],
+        "kind": sensor_id.split(".")[1],
+        "value": value,
+        "unit": "count/min",
+        "observed_at": "2026-11-29T01:00:00+09:00",
+        "seq": seq,
+    }
+
+
+# --- splitting a body --------------------------------------------------------------------------
+
+
+def test_items_keep_their_exact_bytes() -> None:
+    one = '{ "sensor_id" : "S1",\n  "note": "광주 ]," }'
+    body = f'\ufeff[\n  {one} ,[1, [2]],"x" , 1e3,null\n]\n'.encode()
+    assert split_json_array(body) == [one.encode(), b"[1, [2]]", b'"x"', b"1e3", b"null"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "detail"),
+    [
+        (b"", "not_json", "the body is empty: send a JSON array of readings"),
+        (b"  \n", "not_json", "the body is empty"),
+        (b'{"sensor_id": "S1"}', "not_an_array", "the body is an object, not an array of readings"),
+        (b'"readings"', "not_an_array", "the body is a string, not an array"),
+        (b"12", "not_an_array", "the body is a number, not an array"),
+        (b"null", "not_an_array", "the body is null, not an array"),
+        (b"{oops", "not_json", "the body is not JSON: Expecting property name enclosed in double quotes"),
+        (b"\xff[]", "not_json", "the body is not UTF-8 text (invalid start byte at byte 0)"),
+        (
+            b'[{"a": 1} {"b": 2}]',
+            "not_json",
+            "the array is not closed: expected ',' or ']' after item 0 at line 1",
+        ),
+        (
+            b"[1, 2",
+            "not_json",
+            "the array is not closed: expected ',' or ']' after item 1 at line 1 column 6",
+        ),
+        (b"[1,]", "not_json", "item 1 is not JSON: Expecting value at line 1 column 4"),
+        (b"[1]\n[2]", "not_json", "extra data after the array at line 2 column 1 (char 4)"),
+        (b"[" * 100_000, "not_json", "item 0 is nested too deeply"),
+    ],
+)
+def test_a_body_that_is_not_an_array_is_named_precisely(body: bytes, code: str, detail: str) -> None:
+    with pytest.raises(BatchError) as caught:
+        split_json_array(body)
+    assert caught.value.code == code
+    assert caught.value.detail.startswith(detail), caught.value.detail
+
+
+def test_each_item_is_judged_alone_and_answered_in_order() -> None:
+    items = [json.dumps(reading()).encode(), b"42", json.dumps({**reading(), "value": "3"}).encode(), b"NaN"]
+    batch = judge_batch(items)
+    assert batch.answer() == {
+        "accepted": 1,
+        "rejected": 3,
+        "items": [
+            {"index": 0, "status": "accepted"},
+            {
+                "index": 1,
+                "status": "rejected",
+                "reason": "schema",
+                "detail": "event: Input should be an object (1 error(s))",
+            },
+            {
+                "index": 2,
+                "status": "rejected",
+                "reason": "schema",
+                "detail": "value: Input should be a valid number (1 error(s))",
+            },
+            {
+                "index": 3,
+                "status": "rejected",
+                "reason": "schema",
+                "detail": "event: Input should be an object (1 error(s))",
+            },
+        ],
+    }
+    assert batch.accepted() == [(b"GJ-00001.footfall", items[0])]
+    letters = batch.dead_letters(stage="http", source=("http", -1, -1), at=NOW)
+    assert [key for key, _ in letters] == [None, b"GJ-00001.footfall", None]
+    first = DeadLetter.model_validate_json(letters[1][1])
+    assert (first.stage, first.reason, first.source_topic, first.source_partition, first.source_offset) == (
+        "http",
+        Reason.SCHEMA,
+        "http",
+        -1,
+        -1,
+    )
+    assert first.original == items[2] and first.key == "GJ-00001.footfall" and first.rejected_at == NOW
+
+
+# --- the server, on the real Kafka -------------------------------------------------------------
+
+
+@pytest.fixture
+async def client(
+    pipeline_settings: Settings,
+) -> AsyncIterator[Client]:
+    async with test_utils.TestClient(test_utils.TestServer(build_app(pipeline_settings))) as client:
+        yield client
+
+
+async def topic_records(settings: Settings, name: str) -> list[tuple[bytes | None, bytes | None]]:
+    return [(key, value) for _, key, value in await read_records(settings, settings.topic(name))]
+
+
+@pytest.mark.services
+async def test_a_mixed_batch_is_answered_item_by_item_after_kafka_stored_it(
+    pipeline_settings: Settings, client: Client
+) -> None:
+    settings = pipeline_settings
+    city: SiteRegistry = load_city(settings)
+    pairs = list(city.sensors())[:3]
+    good = [
+        json.dumps(
+            {
+                "sensor_id": sensor.sensor_id,
+                "site_id": site.site_id,
+                "kind": sensor.kind,
+                "value": 1.5,
+                "unit": sensor.unit,
+                "observed_at": "2026-11-29T01:00:00Z",
+                "seq": n,
+            },
+            indent=2,
+        )
+        for n, (site, sensor) in enumerate(pairs)
+    ]
+    bad = [
+        '{"sensor_id": "GJ-00001.footfall"}',  # missing fields
+        "NaN",
+        '{"sensor_id": "S-7", "site_id": "S", "kind": "footfall", "value": Infinity, "unit": "count/min",'
+        ' "observed_at": "2026-11-29T01:00:00Z", "seq": 1}',
+        '"just a string"',
+        json.dumps({**reading(), "observed_at": "2026-11-29T01:00:00"}),  # naive time
+    ]
+    items = [good[0], bad[0], bad[1], good[1], bad[2], bad[3], good[2], bad[4]]
+    body = ("[" + ",\n".join(items) + "]").encode()
+
+    response = await client.post("/v1/readings", data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 200
+    answer = await response.json()
+    # Stored before the answer: both topics hold the batch already, without waiting.
+    raw = await topic_records(settings, "readings.raw")
+    letters = await topic_records(settings, "readings.deadletter")
+
+    assert (answer["accepted"], answer["rejected"]) == (3, 5)
+    assert [item["index"] for item in answer["items"]] == list(range(8))
+    assert [item["status"] for item in answer["items"]] == [
+        "accepted" if item in good else "rejected" for item in items
+    ]
+    reasons = [item.get("reason") for item in answer["items"]]
+    assert reasons == [None, "schema", "schema", None, "non_finite", "schema", None, "schema"]
+    assert all(item["detail"] for item in answer["items"] if item["status"] == "rejected")
+    assert "observed_at: Input should have timezone info" in answer["items"][7]["detail"]
+
+    # Accepted items are stored as they were sent (here pretty-printed), keyed by their sensor.
+    assert Counter(raw) == Counter(
+        (sensor.sensor_id.encode(), item.encode()) for (_, sensor), item in zip(pairs, good, strict=True)
+    )
+    assert all(Reading.model_validate_json(value or b"") for _, value in raw)
+    dead = [DeadLetter.model_validate_json(value or b"") for _, value in letters]
+    assert sorted(letter.original for letter in dead) == sorted(item.encode() for item in bad)
+    for letter in dead:
+        assert (letter.stage, letter.source_topic, letter.source_partition, letter.source_offset) == (
+            "http",
+            "http",
+            -1,
+            -1,
+        )
+        assert base64.b64decode(letter.original_b64) == letter.original
+    by_original = {letter.original: letter for letter in dead}
+    assert by_original[bad[2].encode()].reason is Reason.NON_FINITE
+    assert by_original[bad[2].encode()].key == "S-7"
+    assert Counter(key for key, _ in letters) == Counter(
+        [None, None, b"GJ-00001.footfall", b"GJ-00001.footfall", b"S-7"]
+    )
+
+
+@pytest.mark.services
+async def test_an_empty_array_stores_nothing(pipeline_settings: Settings, client: Client) -> None:
+    response = await client.post("/v1/readings", data=b"[]")
+    assert response.status == 200
+    assert await response.json() == {"accepted": 0, "rejected": 0, "items": []}
+    assert await topic_records(pipeline_settings, "readings.raw") == []
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"sensor_id": "S1"}', "not_an_array"),
+        (b"[{oops}]", "not_json"),
+        (b"", "not_json"),
+    ],
+)
+async def test_a_body_that_is_not_an_array_is_a_400_and_stores_nothing(
+    pipeline_settings: Settings,
+    client: Client,
+    body: bytes,
+    error: str,
+) -> None:
+    response = await client.post("/v1/readings", data=body)
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == error and answer["detail"]
+    assert await topic_records(pipeline_settings, "readings.raw") == []
+    assert await topic_records(pipeline_settings, "readings.deadletter") == []
+
+
+@pytest.mark.services
+async def test_a_body_over_the_limit_is_a_413_with_or_without_a_length(pipeline_settings: Settings) -> None:
+    settings = pipeline_settings.model_copy(update={"ingest_max_body_bytes": 1000})
+    body = json.dumps([reading(seq=n) for n in range(20)]).encode()
+    assert len(body) > 1000
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    async with test_utils.TestClient(test_utils.TestServer(build_app(settings))) as client:
+        response = await client.post("/v1/readings", data=body)
+        assert response.status == 413
+        assert await response.json() == {
+            "error": "too_large",
+            "detail": f"the body is {len(body):,} bytes, more than the 1,000 bytes accepted"
+            " (OPENLAB_INGEST_MAX_BODY_BYTES): send smaller batches",
+        }
+        response = await client.post("/v1/readings", data=chunks())  # chunked: no Content-Length
+        assert response.status == 413
+        assert (await response.json())["detail"].startswith("the body is more than the 1,000 bytes accepted")
+        small = json.dumps([reading()]).encode()
+        response = await client.post("/v1/readings", data=small)
+        assert response.status == 200
+    assert await topic_records(settings, "readings.raw") == [(b"GJ-00001.footfall", small[1:-1])]
+
+
+@pytest.mark.services
+async def test_healthz(client: Client) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
