@@ -14,7 +14,9 @@ from streams.settings import Settings
 
 
 @click.command()
-@click.option("--ticks", default=8, show_default=True, help="Whole-city ticks (6,256 readings each).")
+@click.option(
+    "--ticks", default=8, show_default=True, help="Whole-city minutes of readings (about 4,900 each)."
+)
 @click.option("--stages-only", is_flag=True, help="Only the per-event costs; no services.")
 def main(ticks: int, stages_only: bool) -> None:
     settings = Settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from models.scoring import SensorDetector, detector_for, score_reading
 from sensors.cleaning import Cleaner, Rejection
@@ -24,7 +24,11 @@ def stage_costs(registry: SiteRegistry, ticks: int) -> dict[str, float]:
     """Microseconds per event of validation alone, cleaning, scoring and line protocol."""
     now = datetime.now(UTC)
     simulator = CitySimulator(registry)
-    events = [value for _ in range(ticks) for _, value in simulator.tick(now)]
+    events = [
+        value
+        for minute in range(ticks, 0, -1)
+        for _, value in simulator.tick(now - timedelta(minutes=minute))
+    ]
     cleaner = Cleaner(registry)
     readings = [r for r in (cleaner.clean(v, now) for v in events) if not isinstance(r, Rejection)]
     detectors: dict[str, SensorDetector] = {}

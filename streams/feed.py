@@ -1,23 +1,125 @@
-"""Feeding the simulated city into ``readings.raw`` at a chosen rate."""
+"""Feeding the simulated city into ``readings.raw``, on an event clock that may run faster than the wall's.
+
+The simulator is driven by event time, and each sensor reports at its kind's cadence
+(``SensorKind.interval_seconds``), so the city produces a fixed number of readings per second of
+event time (``CitySimulator.readings_per_second``: about 82 for the generated 3,300 sites). The
+feed runs an event clock at ``speed`` event seconds per wall second, so it produces ``speed``
+times that many readings per wall second. Give either:
+
+- ``speed`` (event seconds per wall second; 1 = real time), and the rate follows; or
+- ``rate`` (readings per wall second), and the speed follows: ``rate / readings_per_second``.
+  ``openlab run`` and ``openlab simulate`` do this: the default 2,000 readings a second runs the
+  whole city about 24 times faster than real time, with every reading stamped at its sensor's
+  own report time.
+
+The worker rejects readings stamped in the future, so an accelerated clock starts in the past and
+ends at the wall-clock time the feed ends: ``start = now - duration * (speed - 1)``; an endless
+feed (``duration`` infinite) plans as if for one day, and the event clock never passes the wall
+clock (once it has caught up, it runs in real time).
+
+The simulator's labels (ground truth of the injected anomalies, :mod:`sensors.anomalies`) go to
+the ``labels`` topic (key = sensor id, value = ``Label`` JSON), are counted by type in
+``FeedStats.labels``, and are written as JSON lines to ``labels_path`` when one is given.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sensors.simulator import CitySimulator, Malformation, corrupt
 from streams.publisher import Publisher
 from streams.settings import Settings
 
+ENDLESS_HORIZON = 86400.0
+"""Wall seconds an endless accelerated feed plans for before its event clock reaches the wall's."""
+
+READINGS_PER_BATCH = 1000.0
+"""About how many readings each tick publishes at once (ticks are 0.05 to 1 wall second apart)."""
+
 
 @dataclass
 class FeedStats:
     produced: int = 0
+    """Readings sent to ``readings.raw`` (malformed ones included)."""
     malformed: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    """Labels sent, by anomaly type."""
+    event_start: datetime | None = None
+    """Event time of the first tick (its readings reach back one cadence before it)."""
+    event_end: datetime | None = None
+    """Event time of the last tick so far."""
+
+    @property
+    def labelled(self) -> int:
+        return sum(self.labels.values())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """The event clock of one feed: how fast it runs, where it starts, what rate that gives."""
+
+    speed: float
+    """Event seconds per wall second."""
+    rate: float
+    """Readings per wall second that speed gives (malformed ones included)."""
+    start: datetime
+    """Event time of the first tick."""
+    earliest: datetime
+    """The earliest event time a reading of the feed can have: ``start`` less the longest cadence."""
+
+
+def plan_feed(
+    simulator: CitySimulator,
+    *,
+    duration: float,
+    rate: float | None = None,
+    speed: float | None = None,
+    now: datetime | None = None,
+) -> FeedPlan:
+    """The event clock for feeding ``simulator`` for ``duration`` wall seconds from ``now``.
+
+    Give ``rate`` (readings per wall second) or ``speed`` (event seconds per wall second), not
+    both; neither means real time (speed 1).
+
+    >>> from sensors.sites import SiteRegistry
+    >>> simulator = CitySimulator(SiteRegistry.generate(count=100, seed=1))
+    >>> now = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+    >>> plan = plan_feed(simulator, duration=60, speed=10, now=now)
+    >>> plan.start, round(plan.rate / simulator.readings_per_second, 6)
+    (datetime.datetime(2026, 11, 29, 0, 51, tzinfo=datetime.timezone.utc), 10.0)
+    >>> plan_feed(simulator, duration=60, rate=plan.rate, now=now).speed
+    10.0
+    """
+    if rate is not None and speed is not None:
+        raise ValueError("give the feed a rate or a speed, not both: each follows from the other")
+    per_event_second = simulator.readings_per_second
+    if per_event_second <= 0:
+        raise ValueError("the registry has no sensors: there is nothing to feed")
+    if rate is not None:
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0 readings per second, not {rate}")
+        speed = rate / per_event_second
+    elif speed is None:
+        speed = 1.0
+    if not 0 < speed < math.inf:
+        raise ValueError(f"speed must be > 0 event seconds per wall second, not {speed}")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    horizon = duration if math.isfinite(duration) else ENDLESS_HORIZON
+    start = now - timedelta(seconds=horizon * max(0.0, speed - 1.0))
+    return FeedPlan(
+        speed=speed,
+        rate=speed * per_event_second,
+        start=start,
+        earliest=start - timedelta(seconds=simulator.longest_interval),
+    )
 
 
 async def feed_city(
@@ -25,37 +127,63 @@ async def feed_city(
     simulator: CitySimulator,
     *,
     duration: float,
-    rate: float,
+    rate: float | None = None,
+    speed: float | None = None,
+    start: datetime | None = None,
     malformed_rate: float = 0.0,
+    labels_path: Path | None = None,
     stats: FeedStats | None = None,
     on_tick: Callable[[FeedStats], None] | None = None,
 ) -> FeedStats:
-    """Send one reading per sensor per tick, ``rate`` readings a second, for ``duration`` seconds.
+    """Feed the city for ``duration`` wall seconds on an event clock (see the module's text).
 
-    Event time is wall-clock time at each tick. A share ``malformed_rate`` of the events is
-    corrupted in one of the ways field gateways really fail, to exercise the dead letters.
+    ``rate`` or ``speed`` set the pace (:func:`plan_feed`); ``start`` overrides the planned
+    event time of the first tick. A share ``malformed_rate`` of the readings is corrupted in one
+    of the ways field gateways really fail, to exercise the dead letters. Labels go to the
+    ``labels`` topic and, if ``labels_path`` is given, to that file (JSON lines, overwritten).
     """
     stats = stats or FeedStats()
+    plan = plan_feed(simulator, duration=duration, rate=rate, speed=speed)
+    first = plan.start if start is None else start.astimezone(UTC)
+    period = min(1.0, max(0.05, READINGS_PER_BATCH / plan.rate))
     rng = random.Random(settings.seed)
     malformations = list(Malformation)
     publisher = Publisher(settings)
     topic = settings.topic("readings.raw")
+    labels_topic = settings.topic("labels")
+    labels_file = labels_path.open("w", encoding="utf-8") if labels_path is not None else None
     try:
         started = time.monotonic()
-        next_tick = started
-        while time.monotonic() - started < duration:
+        while True:
+            began = time.monotonic()
+            elapsed = min(began - started, duration)
             now = datetime.now(UTC)
-            events = simulator.tick(now)
+            at = min(first + timedelta(seconds=elapsed * plan.speed), now)
+            if stats.event_start is None:
+                stats.event_start = at
+            stats.event_end = at
+            events = simulator.tick(at)
+            labels = simulator.take_labels()
             if malformed_rate > 0:
                 for index, (key, value) in enumerate(events):
                     if rng.random() < malformed_rate:
                         events[index] = (key, corrupt(value, rng.choice(malformations), now))
                         stats.malformed += 1
             stats.produced += await publisher.publish(topic, events)
+            if labels:
+                records = [(label.sensor_id.encode(), label.model_dump_json().encode()) for label in labels]
+                await publisher.publish(labels_topic, records)
+                stats.labels.update(label.anomaly.value for label in labels)
+                if labels_file is not None:
+                    labels_file.writelines(f"{label.model_dump_json()}\n" for label in labels)
+                    labels_file.flush()
             if on_tick is not None:
                 on_tick(stats)
-            next_tick += len(events) / rate
-            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            if elapsed >= duration:
+                break
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - began)))
     finally:
         await publisher.stop()
+        if labels_file is not None:
+            labels_file.close()
     return stats
