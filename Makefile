@@ -23,7 +23,7 @@ test: lint
 	$(BIN)/pytest $(ARGS)
 
 bench: $(BIN)/openlab
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench $(or $(ARGS),all)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,11 +1,18 @@
-"""``python -m bench``: stage costs, then pipeline throughput as a ratio of a pass-through baseline."""
+"""``python -m bench``: what openlab costs and how fast it goes, each beside a baseline run alongside.
+
+``all`` (what ``make bench`` runs) prints the stage costs, the worker's throughput against an
+aiokafka pass-through, and the simulator's produce rate against a raw aiokafka producer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
+from bench.produce import prebuilt_messages, raw_producer, simulator_feed
 from bench.stages import stage_costs
 from bench.throughput import fill_raw, isolated, passthrough, pipeline
 from streams import stack
@@ -13,33 +20,82 @@ from streams.city import load_city
 from streams.settings import Settings
 
 
-@click.command()
-@click.option(
-    "--ticks", default=8, show_default=True, help="Whole-city minutes of readings (about 4,900 each)."
-)
-@click.option("--stages-only", is_flag=True, help="Only the per-event costs; no services.")
-def main(ticks: int, stages_only: bool) -> None:
-    settings = Settings()
-    click.echo("per-event cost of the pure stages (µs):")
-    for stage, micros in stage_costs(load_city(settings), ticks=min(ticks, 4)).items():
-        click.echo(f"  {stage:<38} {micros:8.1f}")
-    if stages_only:
-        return
+@contextmanager
+def local_stack(settings: Settings) -> Iterator[None]:
+    """The local stack for the benchmark; stops afterwards only what it started."""
     started = stack.up(settings)
     try:
+        yield
+    finally:
+        for name in started:
+            stack.stop_service(settings, name)
+
+
+def ratio_lines(title: str, ours: tuple[str, float], baseline: tuple[str, float]) -> None:
+    click.echo(title)
+    for name, rate in (baseline, ours):
+        click.echo(f"  {name:<40} {rate:12,.0f}")
+    click.echo(f"  {'ratio':<40} {ours[1] / baseline[1]:12.3f}")
+
+
+@click.group()
+def main() -> None:
+    """Benchmarks of openlab on this machine (figures move with its other load: read the ratios)."""
+
+
+@main.command()
+@click.option("--ticks", default=4, show_default=True, help="Minutes of the whole city to time.")
+def stages(ticks: int) -> None:
+    """Per-event cost of each pure stage (no services)."""
+    click.echo("per-event cost of the pure stages (µs):")
+    for stage, micros in stage_costs(load_city(Settings()), ticks=ticks).items():
+        click.echo(f"  {stage:<40} {micros:12.1f}")
+
+
+@main.command(name="pipeline")
+@click.option(
+    "--ticks", default=16, show_default=True, help="Whole-city minutes of readings (about 4,900 each)."
+)
+def pipeline_command(ticks: int) -> None:
+    """The worker's throughput into InfluxDB against an aiokafka pass-through."""
+    settings = Settings()
+    with local_stack(settings):
         # Each on topics of its own, filled with the same readings.
         alone, run = isolated(settings), isolated(settings)
         events = asyncio.run(fill_raw(alone, ticks))
         baseline = asyncio.run(passthrough(alone, events))
-        assert asyncio.run(fill_raw(run, ticks)) == events
+        if asyncio.run(fill_raw(run, ticks)) != events:
+            raise click.ClickException("the two fills differ")
         ours = asyncio.run(pipeline(run, events))
-    finally:
-        for name in started:
-            stack.stop_service(settings, name)
-    click.echo(f"throughput over {events:,} readings (events/s):")
-    click.echo(f"  aiokafka pass-through, 1 hop      {baseline.per_second:10,.0f}")
-    click.echo(f"  openlab worker, 3 stages to Influx {ours.per_second:10,.0f}")
-    click.echo(f"  ratio openlab / pass-through       {ours.per_second / baseline.per_second:10.3f}")
+    ratio_lines(
+        f"throughput over {events:,} readings (events/s):",
+        ("openlab worker, 3 stages into InfluxDB", ours.per_second),
+        ("aiokafka pass-through, 1 hop", baseline.per_second),
+    )
+
+
+@main.command()
+@click.option("--seconds", default=15.0, show_default=True, help="How long the feed runs flat out.")
+def produce(seconds: float) -> None:
+    """The simulator's sustained produce rate against a raw aiokafka producer of pre-built messages."""
+    settings = Settings()
+    with local_stack(settings):
+        feed = asyncio.run(simulator_feed(isolated(settings), seconds))
+        messages = prebuilt_messages(settings, feed.events)
+        baseline = asyncio.run(raw_producer(isolated(settings), messages))
+    ratio_lines(
+        f"produce rate into Kafka, {feed.events:,} readings each (readings/s):",
+        ("openlab simulator feed (simulate + send)", feed.per_second),
+        ("raw aiokafka producer, pre-built", baseline.per_second),
+    )
+
+
+@main.command(name="all")
+@click.pass_context
+def run_all(context: click.Context) -> None:
+    """Every benchmark above with its defaults."""
+    for command in (stages, pipeline_command, produce):
+        context.invoke(command)
 
 
 main()

@@ -154,11 +154,16 @@ async def feed_city(
     labels_file = labels_path.open("w", encoding="utf-8") if labels_path is not None else None
     try:
         started = time.monotonic()
+        # A feed that cannot keep the pace falls behind in event time rather than catching up
+        # with one giant tick: no tick covers more than two periods of event time.
+        longest_step = timedelta(seconds=2 * period * plan.speed)
         while True:
             began = time.monotonic()
             elapsed = min(began - started, duration)
             now = datetime.now(UTC)
             at = min(first + timedelta(seconds=elapsed * plan.speed), now)
+            if stats.event_end is not None:
+                at = min(at, stats.event_end + longest_step)
             if stats.event_start is None:
                 stats.event_start = at
             stats.event_end = at
