@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
 from streams import stack
 from streams.http_ingest import ingest
 from streams.mqtt_gateway import mqtt_gateway_command
@@ -17,6 +19,16 @@ from streams.sites_cli import sites
 from streams.topics import ensure_topics
 
 console = Console()
+
+anomaly_rate_option = click.option(
+    "--anomaly-rate",
+    default=DEFAULT_ANOMALY_RATE,
+    show_default=True,
+    help="Injected anomalies per sensor-hour of event time.",
+)
+labels_option = click.option(
+    "--labels", "labels_path", type=click.Path(path_type=Path), help="Also write the labels here (JSONL)."
+)
 
 
 @click.group()
@@ -42,8 +54,18 @@ def main() -> None:
     show_default=True,
     help="Seconds to wait for the worker to catch up after the feed stops.",
 )
-@click.option("--keep-stack", is_flag=True, help="Leave Kafka and InfluxDB running afterwards.")
-def run(duration: float, rate: float, malformed_rate: float, drain_timeout: float, keep_stack: bool) -> None:
+@anomaly_rate_option
+@labels_option
+@click.option("--keep-stack", is_flag=True, help="Leave the stack's services running afterwards.")
+def run(
+    duration: float,
+    rate: float,
+    malformed_rate: float,
+    drain_timeout: float,
+    anomaly_rate: float,
+    labels_path: Path | None,
+    keep_stack: bool,
+) -> None:
     """The whole city through the pipeline on the local stack, then a summary."""
     from streams.job import run_city
 
@@ -57,6 +79,8 @@ def run(duration: float, rate: float, malformed_rate: float, drain_timeout: floa
                 duration=duration,
                 rate=rate,
                 malformed_rate=malformed_rate,
+                anomaly_rate=anomaly_rate,
+                labels_path=labels_path,
                 drain_timeout=drain_timeout,
                 console=console,
             )
@@ -74,22 +98,45 @@ def run(duration: float, rate: float, malformed_rate: float, drain_timeout: floa
 
 @main.command()
 @click.option("--duration", default=60.0, show_default=True, help="Seconds to run ('inf': until stopped).")
-@click.option("--rate", default=2000.0, show_default=True, help="Readings per second sent.")
+@click.option("--rate", type=float, help="Readings per second sent [default: 2000 unless --speed].")
+@click.option("--speed", type=float, help="Event seconds per wall second instead (1: real time).")
 @click.option(
     "--malformed-rate", default=0.0, show_default=True, help="Share of events corrupted on purpose."
 )
-def simulate(duration: float, rate: float, malformed_rate: float) -> None:
-    """Feed the simulated city into readings.raw of a running Kafka (no worker, no stack)."""
-    from sensors.simulator import CitySimulator
+@anomaly_rate_option
+@labels_option
+def simulate(
+    duration: float,
+    rate: float | None,
+    speed: float | None,
+    malformed_rate: float,
+    anomaly_rate: float,
+    labels_path: Path | None,
+) -> None:
+    """Feed the simulated city into readings.raw (labels to the labels topic) of a running Kafka."""
     from streams.city import load_city
     from streams.feed import feed_city
 
+    if rate is not None and speed is not None:
+        raise click.UsageError("give --rate or --speed, not both: each follows from the other")
     settings = Settings()
-    simulator = CitySimulator(load_city(settings), seed=settings.seed)
+    simulator = CitySimulator(load_city(settings), seed=settings.seed, anomaly_rate=anomaly_rate)
     stats = asyncio.run(
-        feed_city(settings, simulator, duration=duration, rate=rate, malformed_rate=malformed_rate)
+        feed_city(
+            settings,
+            simulator,
+            duration=duration,
+            rate=2000.0 if rate is None and speed is None else rate,
+            speed=speed,
+            malformed_rate=malformed_rate,
+            labels_path=labels_path,
+        )
     )
-    console.print(f"sent {stats.produced:,} readings ({stats.malformed:,} malformed on purpose)")
+    labelled = ", ".join(f"{kind} {n}" for kind, n in stats.labels.most_common()) or "none"
+    console.print(
+        f"sent {stats.produced:,} readings ({stats.malformed:,} malformed on purpose),"
+        f" {stats.labelled:,} labelled anomalies ({labelled})"
+    )
 
 
 @main.command()

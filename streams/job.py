@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiokafka import TopicPartition
 from rich.console import Console
@@ -88,6 +89,8 @@ async def run_city(
     duration: float,
     rate: float,
     malformed_rate: float,
+    anomaly_rate: float,
+    labels_path: Path | None,
     drain_timeout: float,
     console: Console,
 ) -> Summary:
@@ -100,7 +103,7 @@ async def run_city(
     deadletter_before = await end_offsets(settings, (names.deadletter,))
     # Event time runs faster than the clock and ends now, so the run's readings are stamped in the
     # recent past, where earlier runs' points may lie: count this run's as the growth there.
-    simulator = CitySimulator(registry, seed=settings.seed)
+    simulator = CitySimulator(registry, seed=settings.seed, anomaly_rate=anomaly_rate)
     plan = plan_feed(simulator, duration=duration, rate=rate)
     since = f"time >= '{plan.earliest.isoformat()}'"
     points_before = await count_points(settings, since)
@@ -119,6 +122,7 @@ async def run_city(
                     speed=plan.speed,
                     start=plan.start,
                     malformed_rate=malformed_rate,
+                    labels_path=labels_path,
                     stats=feed,
                 )
             )
