@@ -71,6 +71,7 @@ from statistics import NormalDist
 
 from sensors.anomalies import AnomalyInjector, Incident, Label, Target
 from sensors.catalog import KINDS, SensorKind
+from sensors.cleaning import Reason
 from sensors.sites import District, Site, SiteRegistry
 
 KST = timezone(timedelta(hours=9), "KST")
@@ -653,6 +654,25 @@ class Malformation(StrEnum):
     FUTURE = "future"
     WRONG_UNIT = "wrong_unit"
     BINARY = "binary"
+
+    @property
+    def reason(self) -> Reason:
+        """The reason the cleaner must give for an event broken this way."""
+        return _REASON_OF[self]
+
+
+_REASON_OF = {
+    Malformation.NOT_JSON: Reason.NOT_JSON,
+    Malformation.BINARY: Reason.NOT_JSON,
+    Malformation.WRONG_TYPE: Reason.SCHEMA,
+    Malformation.MISSING_FIELD: Reason.SCHEMA,
+    Malformation.NOT_A_NUMBER: Reason.NON_FINITE,
+    Malformation.INFINITE: Reason.NON_FINITE,
+    Malformation.OUT_OF_RANGE: Reason.OUT_OF_RANGE,
+    Malformation.UNKNOWN_SENSOR: Reason.UNKNOWN_SENSOR,
+    Malformation.FUTURE: Reason.FUTURE_TIMESTAMP,
+    Malformation.WRONG_UNIT: Reason.UNIT_UNKNOWN,
+}
 
 
 def corrupt(event: bytes, how: Malformation, at: datetime) -> bytes:

@@ -7,26 +7,13 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from sensors.cleaning import DeadLetter, Reason
+from sensors.cleaning import DeadLetter
 from sensors.simulator import Malformation, corrupt
 from streams.influx import count_points, influxql
 from streams.settings import Settings
 from streams.topics import read_values
 from tests.conftest import WorkerFactory
 from tests.feeding import city_events, produce, wait_for
-
-EXPECTED_REASON = {
-    Malformation.NOT_JSON: Reason.NOT_JSON,
-    Malformation.BINARY: Reason.NOT_JSON,
-    Malformation.WRONG_TYPE: Reason.SCHEMA,
-    Malformation.MISSING_FIELD: Reason.SCHEMA,
-    Malformation.NOT_A_NUMBER: Reason.NON_FINITE,
-    Malformation.INFINITE: Reason.NON_FINITE,
-    Malformation.OUT_OF_RANGE: Reason.OUT_OF_RANGE,
-    Malformation.UNKNOWN_SENSOR: Reason.UNKNOWN_SENSOR,
-    Malformation.FUTURE: Reason.FUTURE_TIMESTAMP,
-    Malformation.WRONG_UNIT: Reason.UNIT_UNKNOWN,
-}
 
 
 async def test_valid_readings_reach_influxdb_and_malformed_ones_the_dead_letters(
@@ -58,7 +45,7 @@ async def test_valid_readings_reach_influxdb_and_malformed_ones_the_dead_letters
     ]
     assert len(letters) == 50
     assert all(letter.stage == "clean" and letter.detail for letter in letters)
-    expected = Counter(EXPECTED_REASON[ways[i % len(ways)]] for i in range(50))
+    expected = Counter(ways[i % len(ways)].reason for i in range(50))
     assert Counter(letter.reason for letter in letters) == expected
     assert sorted(letter.original for letter in letters) == sorted(value for _, value in bad)
     assert process.poll() is None, "the worker must still be running"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 
@@ -19,24 +18,12 @@ from streams.registry import (
     publish_registry,
     read_records,
     read_registry,
+    topic_configs,
 )
 from streams.settings import Settings
 from streams.sites_cli import sites
 
 pytestmark = pytest.mark.services
-
-
-async def described_configs(settings: Settings, topic: str) -> dict[str, str]:
-    """The topic's configuration as the broker's DescribeConfigs answers it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    (resource,) = [r for response in responses for r in response.to_object()["resources"]]
-    assert resource["error_code"] == 0, resource
-    return {entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]}
 
 
 async def test_the_city_is_published_to_a_compacted_topic_and_read_back(pipeline_settings: Settings) -> None:
@@ -45,7 +32,7 @@ async def test_the_city_is_published_to_a_compacted_topic_and_read_back(pipeline
     assert await publish_registry(settings, city) == (3300, 0)
     topic = settings.topic(REGISTRY_TOPIC)
 
-    configs = await described_configs(settings, topic)
+    configs = await topic_configs(settings, topic)
     assert configs["cleanup.policy"] == "compact"
 
     records = await read_records(settings, topic)
