@@ -56,7 +56,8 @@ def stages(ticks: int) -> None:
 @click.option(
     "--ticks", default=16, show_default=True, help="Whole-city minutes of readings (about 4,900 each)."
 )
-def pipeline_command(ticks: int) -> None:
+@click.option("--workers", default=1, show_default=True, help="Worker processes sharing the partitions.")
+def pipeline_command(ticks: int, workers: int) -> None:
     """The worker's throughput into InfluxDB against an aiokafka pass-through."""
     settings = Settings()
     with local_stack(settings):
@@ -66,10 +67,10 @@ def pipeline_command(ticks: int) -> None:
         baseline = asyncio.run(passthrough(alone, events))
         if asyncio.run(fill_raw(run, ticks)) != events:
             raise click.ClickException("the two fills differ")
-        ours = asyncio.run(pipeline(run, events))
+        ours = asyncio.run(pipeline(run, events, workers))
     ratio_lines(
         f"throughput over {events:,} readings (events/s):",
-        ("openlab worker, 3 stages into InfluxDB", ours.per_second),
+        (f"openlab, {workers} worker(s), 3 stages into InfluxDB", ours.per_second),
         ("aiokafka pass-through, 1 hop", baseline.per_second),
     )
 

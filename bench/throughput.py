@@ -89,28 +89,30 @@ async def passthrough(settings: Settings, events: int) -> Throughput:
         await publisher.stop()
 
 
-async def pipeline(settings: Settings, events: int) -> Throughput:
-    """The openlab worker: from its "Ready" until it has committed every event of all three stages.
+async def pipeline(settings: Settings, events: int, workers: int = 1) -> Throughput:
+    """``workers`` openlab workers: from all "Ready" until every event of all three stages is committed.
 
     Progress is read from the consumer group's committed offsets (cheap), not from InfluxDB
     queries, which would compete with the worker for the machine's two cores. InfluxDB is
     counted once at the end, to check that every reading arrived.
     """
     create_database(settings)
-    log = settings.run_dir / f"bench-worker-{settings.app_id}.log"
     names = TopicNames.of(settings)
-    process = start_worker(settings, log)
+    logs = [settings.run_dir / f"bench-worker-{settings.app_id}-{n}.log" for n in range(workers)]
+    processes = [start_worker(settings, log) for log in logs]
     try:
-        while "[^Worker]: Ready" not in log.read_text(errors="replace"):
-            if process.poll() is not None:
-                raise RuntimeError(f"the worker exited; see {log}")
-            await asyncio.sleep(0.05)
+        for process, log in zip(processes, logs, strict=True):
+            while "[^Worker]: Ready" not in log.read_text(errors="replace"):
+                if process.poll() is not None:
+                    raise RuntimeError(f"a worker exited; see {log}")
+                await asyncio.sleep(0.05)
         started = time.perf_counter()
         while await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored)) != 0:
             await asyncio.sleep(1.0)  # each look opens Kafka clients: keep them rare
         seconds = time.perf_counter() - started
     finally:
-        stop_worker(process)
+        for process in processes:
+            stop_worker(process)
     stored = await count_points(settings)
     if stored != events:
         raise RuntimeError(f"{stored} points in InfluxDB, expected {events}")

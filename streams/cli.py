@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
@@ -41,7 +42,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--duration", default=60.0, show_default=True, help="Seconds of simulated city.")
-@click.option("--rate", default=2000.0, show_default=True, help="Readings per second sent.")
+@click.option("--rate", default=3000.0, show_default=True, help="Readings per second sent.")
 @click.option(
     "--malformed-rate",
     default=0.002,
@@ -56,6 +57,12 @@ def main() -> None:
 )
 @anomaly_rate_option
 @labels_option
+@click.option(
+    "--workers",
+    default=min(os.cpu_count() or 1, 4),
+    show_default="the cores, at most 4",
+    help="Worker processes sharing the partitions.",
+)
 @click.option("--keep-stack", is_flag=True, help="Leave the stack's services running afterwards.")
 def run(
     duration: float,
@@ -64,6 +71,7 @@ def run(
     drain_timeout: float,
     anomaly_rate: float,
     labels_path: Path | None,
+    workers: int,
     keep_stack: bool,
 ) -> None:
     """The whole city through the pipeline on the local stack, then a summary."""
@@ -81,6 +89,7 @@ def run(
                 malformed_rate=malformed_rate,
                 anomaly_rate=anomaly_rate,
                 labels_path=labels_path,
+                workers=workers,
                 drain_timeout=drain_timeout,
                 console=console,
             )

@@ -91,10 +91,12 @@ async def run_city(
     malformed_rate: float,
     anomaly_rate: float,
     labels_path: Path | None,
+    workers: int,
     drain_timeout: float,
     console: Console,
 ) -> Summary:
-    """Run a worker and the simulated city on a running stack, wait for it to drain, count."""
+    """Run ``workers`` worker processes and the simulated city on a running stack, wait for
+    them to drain, count."""
     names = TopicNames.of(settings)
     await ensure_topics(settings)
     registry = load_city(settings)
@@ -108,8 +110,13 @@ async def run_city(
     since = f"time >= '{plan.earliest.isoformat()}'"
     points_before = await count_points(settings, since)
     anomalous_before = await count_points(settings, f"{since} AND anomalous = true")
-    worker = start_worker(settings, settings.run_dir / "worker.log")
-    console.print(f"worker: pid {worker.pid}, log {settings.run_dir / 'worker.log'}")
+    # Workers share the partitions (one consumer group); only the first serves the web port.
+    processes = []
+    for number in range(workers):
+        log = settings.run_dir / f"worker-{number}.log"
+        own = settings if number == 0 else settings.model_copy(update={"worker_web_port": 0})
+        processes.append(start_worker(own, log))
+        console.print(f"worker {number}: pid {processes[-1].pid}, log {log}")
     feed = FeedStats()
     clock = time.monotonic()
     try:
@@ -129,8 +136,9 @@ async def run_city(
             deadline = None
             while True:
                 await asyncio.sleep(1.0)
-                if worker.poll() is not None:
-                    raise RuntimeError(f"the worker exited with {worker.returncode}: see its log")
+                for number, process in enumerate(processes):
+                    if process.poll() is not None:
+                        raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
                 counts = await record_counts(settings, names.all())
                 lag = await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored))
                 elapsed = time.monotonic() - clock
@@ -147,7 +155,8 @@ async def run_city(
                         break
         summary.total_seconds = time.monotonic() - clock
     finally:
-        stop_worker(worker)
+        for process in processes:
+            stop_worker(process)
     after = await record_counts(settings, names.all())
     summary.produced = feed.produced
     summary.malformed_sent = feed.malformed
