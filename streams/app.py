@@ -19,6 +19,7 @@ import faust
 
 from models.scoring import ScoredReading, SensorDetector, detector_for, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
+from sensors.lateness import SensorClocks
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.influx import InfluxWriter, Refused, reading_line
@@ -53,6 +54,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     clean_topic = app.topic(names.clean, schema=ModelSchema(Reading))
     scored_topic = app.topic(names.scored, schema=ModelSchema(ScoredReading))
     cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
+    clocks = SensorClocks(allowed=timedelta(seconds=settings.max_lateness_seconds))
     detectors: dict[str, SensorDetector] = {}
     writer = InfluxWriter(settings)
 
@@ -92,6 +94,12 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             result = event.value
             if isinstance(result, Reading):
                 result = cleaner.check(result, now)
+            if isinstance(result, Reading):
+                timing = clocks.judge(result.sensor_id, result.observed_at)
+                if isinstance(timing, Rejection):
+                    result = timing
+                elif timing is not None:
+                    result = result.model_copy(update={"quality": (*result.quality, timing)})
             if isinstance(result, Rejection):
                 rejected.append((event, result))
             else:

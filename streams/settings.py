@@ -85,6 +85,9 @@ class Settings(BaseSettings):
 
     # Cleaning
     max_future_seconds: float = Field(300.0, ge=0, description="How far ahead of now an event time may be.")
+    max_lateness_seconds: float = Field(
+        3600.0, ge=0, description="How far behind its sensor's latest reading a reading may arrive."
+    )
 
     # HTTP ingest (openlab ingest)
     ingest_host: str = Field("127.0.0.1", description="Address the HTTP ingest server listens on.")
