@@ -11,9 +11,7 @@ the registry being published.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
@@ -21,7 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from sensors.sites import Site, SiteRegistry
 from streams.publisher import Publisher, Record
 from streams.settings import Settings
-from streams.topics import end_offsets
+from streams.topics import read_records
 
 REGISTRY_TOPIC = "sites.registry"
 REGISTRY_TOPIC_CONFIGS = {"cleanup.policy": "compact"}
@@ -94,38 +92,6 @@ async def ensure_registry_topic(settings: Settings) -> bool:
             " compacted topic (cleanup.policy=compact): delete it, or alter its cleanup.policy"
         )
     return created
-
-
-async def read_records(settings: Settings, topic: str) -> list[tuple[int, bytes | None, bytes | None]]:
-    """Every ``(partition, key, value)`` on ``topic`` from the start to its current end, in offset order.
-
-    Tombstones (records without a value) are included, with ``None`` as the value.
-    """
-    ends = {tp: end for tp, end in (await end_offsets(settings, (topic,))).items() if end > 0}
-    if not ends:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    records: dict[TopicPartition, list[tuple[int, bytes | None, bytes | None]]] = {tp: [] for tp in ends}
-    try:
-        consumer.assign(list(ends))
-        await consumer.seek_to_beginning(*ends)
-        pending = set(ends)
-        while pending:
-            batches: dict[TopicPartition, list[Any]] = await consumer.getmany(*pending, timeout_ms=2000)
-            if not batches:
-                # Compaction can leave a partition's last offsets empty: check where we are.
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-                continue
-            for tp, batch in batches.items():
-                records[tp].extend((tp.partition, r.key, r.value) for r in batch if r.offset < ends[tp])
-                if batch[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-    finally:
-        await consumer.stop()
-    return [record for tp in sorted(records, key=lambda tp: tp.partition) for record in records[tp]]
 
 
 async def read_registry(settings: Settings) -> dict[str, Site]:

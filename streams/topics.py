@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -111,28 +112,45 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
     return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
 
 
-async def read_values(
+async def read_records(
     settings: Settings, topic: str, since: dict[TopicPartition, int] | None = None
-) -> list[bytes]:
-    """Every value on ``topic`` from the offsets ``since`` (default: the start) to its current end."""
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    """Every ``(partition, key, value)`` on ``topic`` from the offsets ``since`` (default: the
+    start) to its current end, partition by partition in offset order.
+
+    Tombstones (records without a value) are included, with ``None`` as the value.
+    """
     since = since or {}
-    ends = await end_offsets(settings, (topic,))
-    remaining = sum(end - since.get(tp, 0) for tp, end in ends.items())
-    values: list[bytes] = []
-    if remaining <= 0:
-        return values
+    ends = {tp: end for tp, end in (await end_offsets(settings, (topic,))).items() if end > since.get(tp, 0)}
+    if not ends:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
+    records: dict[TopicPartition, list[tuple[int, bytes | None, bytes | None]]] = {tp: [] for tp in ends}
     try:
         consumer.assign(list(ends))
         for tp in ends:
             consumer.seek(tp, since.get(tp, 0))
-        while len(values) < remaining:
-            batches = await consumer.getmany(timeout_ms=2000)
+        pending = set(ends)
+        while pending:
+            batches: dict[TopicPartition, list[Any]] = await consumer.getmany(*pending, timeout_ms=2000)
             if not batches:
-                break
-            for tp, records in batches.items():
-                values.extend(r.value for r in records if r.offset < ends[tp] and r.value is not None)
+                # Compaction can leave a partition's last offsets empty: check where we are.
+                for tp in list(pending):
+                    if await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+                continue
+            for tp, batch in batches.items():
+                records[tp].extend((tp.partition, r.key, r.value) for r in batch if r.offset < ends[tp])
+                if batch[-1].offset + 1 >= ends[tp]:
+                    pending.discard(tp)
     finally:
         await consumer.stop()
-    return values
+    return [record for tp in sorted(records, key=lambda tp: tp.partition) for record in records[tp]]
+
+
+async def read_values(
+    settings: Settings, topic: str, since: dict[TopicPartition, int] | None = None
+) -> list[bytes]:
+    """The values of :func:`read_records`, without tombstones."""
+    return [value for _, _, value in await read_records(settings, topic, since) if value is not None]

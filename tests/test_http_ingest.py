@@ -17,8 +17,8 @@ from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.city import load_city
 from streams.http_ingest import build_app
-from streams.registry import read_records
 from streams.settings import Settings
+from streams.topics import read_records
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 Client = test_utils.TestClient[web.Request, web.Application]

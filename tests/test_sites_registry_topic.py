@@ -16,12 +16,12 @@ from streams.registry import (
     RegistryTopicError,
     ensure_registry_topic,
     publish_registry,
-    read_records,
     read_registry,
     topic_configs,
 )
 from streams.settings import Settings
 from streams.sites_cli import sites
+from streams.topics import read_records
 
 pytestmark = pytest.mark.services
 
