@@ -1,87 +1,37 @@
-"""Scoring: one detector per sensor, chosen by the sensor's kind; score first, then learn.
+"""Scoring a reading: its sensor's detector judges it (score first, then learn) and explains why.
 
+>>> from datetime import UTC, datetime, timedelta
 >>> detector = detector_for("temperature")
->>> verdicts = [detector.observe(14.0 + 0.1 * (i % 5)) for i in range(100)]
->>> verdicts[0].warming_up, verdicts[-1].warming_up, verdicts[-1].anomalous
+>>> start = datetime(2026, 11, 30, tzinfo=UTC)
+>>> def reading(value, minutes):
+...     return Reading(sensor_id="GJ-00001.temperature", site_id="GJ-00001", kind="temperature",
+...                    value=value, unit="Cel", observed_at=start + timedelta(minutes=minutes), seq=minutes)
+>>> scored = [score_reading(detector, reading(14.0 + 0.1 * (i % 5), 5 * i)) for i in range(400)]
+>>> scored[0].warming_up, scored[-1].warming_up, scored[-1].anomalous
 (True, False, False)
->>> spike = detector.observe(40.0)
->>> spike.anomalous, spike.expected_low < 14.2 < spike.expected_high
-(True, True)
+>>> spike = score_reading(detector, reading(40.0, 2000))
+>>> spike.anomalous, spike.probability >= spike.threshold, spike.expected_high < 40.0
+(True, True, True)
+>>> spike.detector
+'seasonal_likelihood@1'
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from models.zscore import FadingZScore
+from models.detector import SensorDetector, Verdict
+from models.registry import detector_for
 from sensors.reading import Reading
 
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What a detector says of one value, with what it expected instead."""
-
-    score: float
-    threshold: float
-    anomalous: bool
-    warming_up: bool
-    expected_low: float
-    expected_high: float
-    detector: str
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorSpec:
-    """How to build and judge a kind's detector."""
-
-    threshold: float = 5.0
-    warmup: int = 12
-    fading_factor: float = 0.02
-
-
-# Kinds whose readings jump a lot by nature get a higher bar.
-_SPECS: dict[str, DetectorSpec] = {
-    "ev_charging_power": DetectorSpec(threshold=6.0),
-    "footfall": DetectorSpec(threshold=6.0),
-    "av_track_speed": DetectorSpec(threshold=6.0),
-}
-
-
-class SensorDetector:
-    """One sensor's online model with its threshold and warm-up."""
-
-    def __init__(self, spec: DetectorSpec) -> None:
-        self.spec = spec
-        self.model = FadingZScore(fading_factor=spec.fading_factor)
-
-    def observe(self, value: float) -> Verdict:
-        """Score ``value`` against what was learnt so far, then learn it."""
-        model = self.model
-        score = model.score_one(value)
-        warming_up = model.n_seen < self.spec.warmup
-        spread = self.spec.threshold * model.std
-        verdict = Verdict(
-            score=score,
-            threshold=self.spec.threshold,
-            anomalous=not warming_up and score > self.spec.threshold,
-            warming_up=warming_up,
-            expected_low=model.mean - spread,
-            expected_high=model.mean + spread,
-            detector=f"{model.name}@{model.version}",
-        )
-        model.learn_one(value)
-        return verdict
-
-
-def detector_for(kind: str) -> SensorDetector:
-    """A fresh detector suited to sensors of ``kind``."""
-    return SensorDetector(_SPECS.get(kind, DetectorSpec()))
+__all__ = ["ScoredReading", "SensorDetector", "Verdict", "detector_for", "score_reading"]
 
 
 class ScoredReading(Reading):
     """A clean reading with its detector's verdict: the value of ``readings.scored``."""
 
     score: float
+    """The model's raw score."""
+    probability: float
+    """The calibrated anomaly probability; ``anomalous`` when it reaches ``threshold`` after the warm-up."""
     threshold: float
     anomalous: bool
     warming_up: bool
@@ -92,11 +42,12 @@ class ScoredReading(Reading):
 
 def score_reading(detector: SensorDetector, reading: Reading) -> ScoredReading:
     """Score one reading with its sensor's detector (which then learns it)."""
-    verdict = detector.observe(reading.value)
+    verdict = detector.observe(reading.value, reading.observed_at)
     # The reading is already valid and the verdict is ours: no need to validate them again.
     return ScoredReading.model_construct(
         **dict(reading),
         score=verdict.score,
+        probability=verdict.probability,
         threshold=verdict.threshold,
         anomalous=verdict.anomalous,
         warming_up=verdict.warming_up,

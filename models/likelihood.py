@@ -1,0 +1,63 @@
+"""Anomaly likelihood: how unusual the recent raw scores are against the long run of raw scores.
+
+The post-processing step of a detector (after Ahmad et al., "Unsupervised real-time anomaly
+detection for streaming data", 2017). A raw score says how far one value lies from what a model
+expected; whether that is unusual depends on the sensor: some sensors are always noisy. The
+likelihood compares the mean of the last ``window`` raw scores with the mean and variance of all raw
+scores so far (River ``Mean`` and ``Var``), as a Gaussian tail: the probability that the recent
+scores are higher than usual. The raw scores it keeps are capped at ``cap``, so one wild value
+cannot blow up the long-run variance nor stay in the window's mean; the newest one counts in full,
+so a single value far out (a spike) is unusual at once.
+
+>>> likelihood = AnomalyLikelihood(window=5)
+>>> for raw in [1.0, 1.2, 0.8, 1.1, 0.9] * 40:
+...     likelihood.learn_one(raw)
+>>> 0.0 < likelihood.score_one(1.0) < 0.9
+True
+>>> for raw in [4.0, 4.5]:
+...     likelihood.learn_one(raw)
+>>> likelihood.score_one(5.0) > 0.9999
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from river import stats
+
+_SQRT2 = math.sqrt(2.0)
+_FLOOR = 1e-6
+
+
+class AnomalyLikelihood:
+    """Gaussian tail of the recent mean raw score against the long run: a probability in [0, 1]."""
+
+    name = "likelihood"
+    version = 1
+
+    def __init__(self, window: int = 5, cap: float = 5.0) -> None:
+        self.window = window
+        self.cap = cap
+        self._recent: deque[float] = deque(maxlen=window)
+        self._mean = stats.Mean()
+        self._var = stats.Var()
+
+    def score_one(self, raw: float) -> float:
+        """The probability that the recent raw scores, ending with ``raw``, are unusually high."""
+        recent = self._recent
+        total = sum(recent) + raw
+        count = len(recent) + 1
+        if count > self.window:
+            total -= recent[0]
+            count -= 1
+        spread = math.sqrt(max(float(self._var.get()), _FLOOR))
+        z = (total / count - float(self._mean.get())) / spread
+        return 0.5 * math.erfc(-z / _SQRT2)
+
+    def learn_one(self, raw: float) -> None:
+        raw = min(raw, self.cap)
+        self._recent.append(raw)
+        self._mean.update(raw)
+        self._var.update(raw)

@@ -1,0 +1,84 @@
+"""A seasonal z-score: the larger of a value's z-score and its departure from the usual time of day.
+
+Preprocessing for periodic signals: the value minus its :class:`~models.seasonal.DailyProfile`
+expectation (seasonal differencing by time of day) is scored by one fading z-score and the value
+itself by another, so both a value out of the usual range and a usual value at an unusual hour (a
+street busy at 3 a.m., a missing rush hour) stand out. Without a profile it is a plain fading
+z-score.
+
+>>> from datetime import UTC, datetime, timedelta
+>>> model = SeasonalZScore(fading_factor=0.01, profile=DailyProfile(fading_factor=0.3))
+>>> start = datetime(2026, 11, 30, tzinfo=UTC)
+>>> def rush(at):
+...     return 100.0 if at.hour in (8, 18) else 20.0 + at.minute % 3
+>>> for minute in range(0, 4 * 1440, 10):
+...     at = start + timedelta(minutes=minute)
+...     model.learn_one(rush(at), at)
+>>> morning = start + timedelta(days=4, hours=8, minutes=20)
+>>> model.score_one(100.0, morning) < 4, model.score_one(20.0, morning) > 8
+(True, True)
+>>> low, high = model.expected(morning, width=4.0)
+>>> low < 100.0 < high
+True
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.seasonal import DailyProfile
+from models.zscore import FadingZScore
+
+_RELATIVE_FLOOR = 1e-3
+
+
+class SeasonalZScore:
+    """Max of a fading z-score of the value and one of its residual from a daily profile."""
+
+    name = "seasonal_zscore"
+    version = 1
+
+    def __init__(
+        self, fading_factor: float = 0.01, profile: DailyProfile | None = None, grace: int = 20
+    ) -> None:
+        self.level = FadingZScore(fading_factor)
+        self.residual = FadingZScore(fading_factor)
+        self.profile = profile
+        self.grace = grace
+        """Values learnt before scoring anything but 0: a mean and spread of a few values mean little."""
+
+    @property
+    def n_seen(self) -> int:
+        return self.level.n_seen
+
+    def usual(self, at: datetime) -> float:
+        """The value the profile expects at ``at`` (the recent mean before it knows that hour)."""
+        usual = None if self.profile is None else self.profile.predict_one(at)
+        return self.level.mean if usual is None else usual
+
+    def score_one(self, value: float, at: datetime) -> float:
+        if self.level.n_seen < self.grace:
+            return 0.0
+        level = self.level.score_one(value)
+        if self.profile is None:
+            return level
+        # The residual's spread has the value's floor: a profile that fits exactly is no reason for
+        # an infinite score.
+        floor = _RELATIVE_FLOOR * abs(self.level.mean)
+        return max(level, self.residual.score_one(value - self.usual(at), floor))
+
+    def learn_one(self, value: float, at: datetime) -> None:
+        if self.profile is not None:
+            self.residual.learn_one(value - self.usual(at))
+            self.profile.learn_one(value, at)
+        self.level.learn_one(value)
+
+    def expected(self, at: datetime, width: float) -> tuple[float, float]:
+        """The values scoring at most ``width``: both near the recent mean and near the usual value."""
+        low, high = self.level.expected(width)
+        if self.profile is None:
+            return low, high
+        usual = self.usual(at)
+        residual_low, residual_high = self.residual.expected(width)
+        both = max(low, usual + residual_low), min(high, usual + residual_high)
+        return both if both[0] <= both[1] else (usual + residual_low, usual + residual_high)
