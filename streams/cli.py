@@ -12,6 +12,7 @@ from rich.table import Table
 
 from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
 from streams import stack
+from streams.evaluate_cli import evaluate
 from streams.http_ingest import ingest
 from streams.mqtt_gateway import mqtt_gateway_command
 from streams.replay import replay
@@ -197,3 +198,4 @@ def status() -> None:
 
 for command in (sites, replay, ingest, mqtt_gateway_command):
     main.add_command(command)
+main.add_command(evaluate)
