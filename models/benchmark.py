@@ -62,7 +62,7 @@ def parse_time(text: str) -> datetime:
 
 
 def windows_file(root: Path) -> Path:
-    """The windows JSON of a benchmark folder: in ``labels/`` (``combined_windows.json`` first), or at the top."""
+    """The windows JSON of a folder: in ``labels/`` (``combined_windows.json`` first), else at its top."""
     for folder in (root / "labels", root):
         preferred = folder / "combined_windows.json"
         if preferred.is_file():

@@ -1,4 +1,4 @@
-"""A detector's figures on a labelled corpus: NAB scores under the three profiles, precision, recall, delay, cost.
+"""A detector's figures on a labelled corpus: NAB score per profile, precision, recall, delay and cost.
 
 Precision counts rows: detections inside windows over all detections after the probationary period
 (NAB's own true and false positive rows). Recall counts windows: those with a detection over all.

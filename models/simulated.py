@@ -9,6 +9,7 @@ caught labels over labels; precision per type is the type's true alerts over tho
 alerts, which belong to no type, shared out in proportion to each type's labels. Labels that start
 while their sensor's detector still warms up are left out.
 
+>>> from models.registry import detector_for
 >>> stream = simulate_city(sites=3, days=0.25, seed=2, anomaly_rate=0.5)
 >>> result = evaluate_city("detector_for", detector_for, stream)
 >>> result.readings == sum(len(readings) for readings in stream.readings.values())
@@ -24,14 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from models.detector import SensorDetector
-from models.registry import detector_for
 from sensors.anomalies import AnomalyType, Label
 from sensors.catalog import KINDS
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry
-
-__all__ = ["GRACE", "CityResult", "CityStream", "TypeResult", "detector_for", "evaluate_city", "simulate_city"]
 
 GRACE = 3
 """Readings after a span's end in which a flag still catches its label."""
@@ -53,7 +51,8 @@ def simulate_city(
     sites: int = 40, days: float = 4.0, seed: int = 5, anomaly_rate: float = 0.04, step_minutes: float = 10.0
 ) -> CityStream:
     """The readings and labels of ``sites`` simulated sites over ``days`` of event time."""
-    simulator = CitySimulator(SiteRegistry.generate(count=sites, seed=seed), seed=seed, anomaly_rate=anomaly_rate)
+    city = SiteRegistry.generate(count=sites, seed=seed)
+    simulator = CitySimulator(city, seed=seed, anomaly_rate=anomaly_rate)
     readings: dict[str, list[tuple[float, datetime]]] = {}
     kinds: dict[str, str] = {}
     labels: list[Label] = []
@@ -127,9 +126,8 @@ def evaluate_city(name: str, detector_of: Callable[[str], SensorDetector], strea
         readings += len(series)
         warm_from = series[detector.warmup][1] if len(series) > detector.warmup else None
         grace = timedelta(seconds=GRACE * KINDS[stream.kinds[sensor_id]].interval_seconds)
-        spans = [
-            label for label in by_sensor.get(sensor_id, ()) if warm_from is not None and label.start >= warm_from
-        ]
+        # Labels that start while the detector warms up are not its to catch.
+        spans = [label for label in by_sensor.get(sensor_id, ()) if warm_from and label.start >= warm_from]
         first_flag: dict[int, datetime] = {}
         in_alert: set[int] | None = None
         for verdict, (_, at) in zip(verdicts, series, strict=True):

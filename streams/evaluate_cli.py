@@ -26,8 +26,6 @@ from models.nab import PROFILES, STANDARD, probation_length
 from models.registry import DEFAULT_DETECTOR, DETECTORS, detector_for
 from models.simulated import CityResult, evaluate_city, simulate_city
 
-console = Console(soft_wrap=True)
-
 MISSED_BELOW = 0.25
 """An anomaly type whose recall is below this is one the detector cannot catch."""
 
@@ -248,6 +246,7 @@ def evaluate(
     """Score detectors offline on labelled files in DATA (NAB's layout) and/or the simulated city."""
     if data is None and not simulated:
         raise click.UsageError("give a benchmark folder (DATA), --simulated, or both")
+    console = Console(soft_wrap=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     report: list[str] = []

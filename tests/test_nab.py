@@ -64,7 +64,8 @@ def test_a_detection_inside_the_window_earns_the_sigmoid_of_its_position() -> No
     weight = (2 * sigmoid(3.0) - 1) / (2 * sigmoid(5.0) - 1)
     assert weight == pytest.approx(0.917429, abs=1e-6)
     assert outcome.raw == pytest.approx(weight)
-    assert (outcome.null, outcome.perfect) == (-1.0, pytest.approx(1.0))
+    assert outcome.null == -1.0
+    assert outcome.perfect == pytest.approx(1.0)
     assert outcome.score == pytest.approx(100 * (weight + 1) / 2)
     assert outcome.delays == (2,)
 

@@ -1,0 +1,180 @@
+"""Every detector: learn and score round trips, explanations, and checkpoints that restore it exactly."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import pytest
+
+from models.checkpoint import FORMAT, checkpoint_label, dump_detector, load_detector
+from models.detector import SensorDetector
+from models.likelihood import AnomalyLikelihood
+from models.registry import DETECTORS, detector_for
+from models.seasonal import DailyProfile
+from models.seasonal_zscore import SeasonalZScore
+from models.tail import GaussianTail
+from models.unchanged import Unchanged
+from models.zscore import FadingZScore
+from sensors.catalog import KINDS
+
+START = datetime(2026, 11, 30, tzinfo=UTC)
+
+FACTORIES: dict[str, Callable[[], SensorDetector]] = {
+    **DETECTORS,
+    "kind:temperature": partial(detector_for, "temperature"),
+    "kind:traffic_flow": partial(detector_for, "traffic_flow"),
+}
+
+
+def daily(count: int, seed: int = 1, step_minutes: int = 5) -> list[tuple[float, datetime]]:
+    """A noisy daily cycle, one value every ``step_minutes``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        at = START + timedelta(minutes=step_minutes * i)
+        out.append((50.0 + (20.0 if 8 <= at.hour < 20 else 0.0) + rng.gauss(0.0, 1.0), at))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_every_detector_scores_then_learns_and_explains(name: str) -> None:
+    detector = FACTORIES[name]()
+    history = daily(detector.warmup + 600)
+    verdicts = [detector.observe(value, at) for value, at in history]
+    assert detector.n_seen == len(history)
+    assert all(0.0 <= verdict.probability <= 1.0 for verdict in verdicts)
+    assert all(verdict.detector == detector.label for verdict in verdicts)
+    assert all(verdict.warming_up for verdict in verdicts[: detector.warmup])
+    assert not any(verdict.anomalous for verdict in verdicts[: detector.warmup])
+    last_at = history[-1][1]
+    calm = detector.observe(history[-288][0], last_at + timedelta(minutes=5))
+    spike = detector.observe(500.0, last_at + timedelta(minutes=10))
+    assert spike.score > calm.score
+    assert spike.probability >= calm.probability
+    assert spike.expected_low <= spike.expected_high < 500.0
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_a_checkpoint_restores_a_detector_that_goes_on_exactly_alike(name: str) -> None:
+    detector = FACTORIES[name]()
+    history = daily(detector.warmup + 300, seed=2)
+    for value, at in history[:-100]:
+        detector.observe(value, at)
+    data = dump_detector(detector)
+    assert checkpoint_label(data) == detector.label
+    restored = load_detector(data, expected=detector.label)
+    assert restored is not None
+    assert restored is not detector
+    assert restored.n_seen == detector.n_seen
+    for value, at in history[-100:]:
+        assert restored.observe(value, at) == detector.observe(value, at)
+
+
+def test_a_checkpoint_says_its_format_and_detector() -> None:
+    data = dump_detector(detector_for("temperature"))
+    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@1\n".encode())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"junk",
+        b"openlab-detector 1 seasonal_likelihood@1\n",
+        b"openlab-detector 1 seasonal_likelihood@1\nnot a pickle",
+        b"openlab-detector 99 seasonal_likelihood@1\n" + pickle.dumps(detector_for("temperature")),
+        b"openlab-detector 1 \xff\xfe\n" + pickle.dumps(detector_for("temperature")),
+        b"openlab-detector 1 seasonal_likelihood@1\n" + pickle.dumps({"not": "a detector"}),
+        b"openlab-detector 1 gaussian_zscore@1\n" + pickle.dumps(detector_for("temperature")),
+    ],
+)
+def test_unreadable_or_foreign_checkpoints_give_none(data: bytes) -> None:
+    assert load_detector(data) is None
+
+
+def test_a_truncated_checkpoint_gives_none() -> None:
+    data = dump_detector(detector_for("humidity"))
+    assert load_detector(data[: len(data) // 2]) is None
+
+
+def test_a_checkpoint_of_another_detector_version_gives_none() -> None:
+    data = dump_detector(detector_for("humidity"))
+    assert load_detector(data, expected="seasonal_likelihood@2") is None
+    assert load_detector(data, expected="seasonal_likelihood@1") is not None
+
+
+class Boom:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("a checkpoint ran code",))
+
+
+def test_a_checkpoint_cannot_run_code(capsys: pytest.CaptureFixture[str]) -> None:
+    data = b"openlab-detector 1 seasonal_likelihood@1\n" + pickle.dumps(Boom())
+    assert load_detector(data) is None
+    assert "ran code" not in capsys.readouterr().out
+
+
+def test_fading_zscore_learns_and_scores() -> None:
+    model = FadingZScore(fading_factor=0.1)
+    assert model.score_one(5.0) == 0.0
+    for value in [10.0, 12.0] * 50:
+        model.learn_one(value)
+    assert model.mean == pytest.approx(11.0, abs=0.2)
+    assert model.score_one(11.0) < 0.5 < 5.0 < model.score_one(30.0)
+    constant = FadingZScore()
+    for _ in range(10):
+        constant.learn_one(100.0)
+    assert constant.score_one(100.1) == pytest.approx(1.0)  # the spread's floor: a thousandth of the mean
+
+
+def test_the_daily_profile_learns_each_hour() -> None:
+    profile = DailyProfile(buckets=24, fading_factor=1.0, weekends=True)
+    saturday = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+    profile.learn_one(7.0, saturday)
+    assert profile.predict_one(saturday + timedelta(days=1)) == 7.0  # Sunday, same hour
+    assert profile.predict_one(saturday + timedelta(days=2)) is None  # Monday: a weekday
+    assert profile.bucket(saturday) == 24 + 9
+
+
+def test_the_seasonal_zscore_scores_nothing_during_its_grace() -> None:
+    model = SeasonalZScore(profile=DailyProfile(), grace=5)
+    for i in range(5):
+        assert model.score_one(1000.0 * i, START) == 0.0
+        model.learn_one(1.0, START + timedelta(minutes=i))
+    assert model.score_one(1000.0, START + timedelta(minutes=6)) > 100
+
+
+def test_the_likelihood_is_a_probability_that_rises_with_recent_scores() -> None:
+    likelihood = AnomalyLikelihood(window=3, cap=5.0)
+    rng = random.Random(4)
+    for _ in range(500):
+        likelihood.learn_one(abs(rng.gauss(0.0, 1.0)))
+    calm, raised, wild = likelihood.score_one(0.8), likelihood.score_one(3.0), likelihood.score_one(50.0)
+    assert 0.0 < calm < 0.9 < raised < wild <= 1.0
+    likelihood.learn_one(1000.0)  # kept capped: it does not swamp the long run
+    assert likelihood.score_one(0.8) < 0.9999
+
+
+def test_tail_and_unchanged_calibrations() -> None:
+    assert GaussianTail().score_one(0.0) == 0.0
+    assert GaussianTail().score_one(1.0) == pytest.approx(0.6827, abs=1e-4)
+    assert (Unchanged().score_one(-1.0), Unchanged().score_one(0.25), Unchanged().score_one(7.0)) == (
+        0.0,
+        0.25,
+        1.0,
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_warms_up_for_a_day_of_its_readings(kind: str) -> None:
+    assert detector_for(kind).warmup == round(86400 / KINDS[kind].interval_seconds)
+
+
+def test_an_unknown_kind_gets_the_generic_detector() -> None:
+    detector = detector_for("not_a_kind")
+    assert detector.label == "seasonal_likelihood@1"
+    assert detector.warmup == 200
