@@ -3,7 +3,9 @@
 The mean and variance are River's exponentially weighted statistics, so the model follows slow
 changes (a season, a re-calibrated sensor) while a sudden spike still stands out. The spread has a
 floor (a thousandth of the mean's size), so a signal that has been constant does not turn its first
-small wiggle into an infinite score.
+small wiggle into an infinite score. Once it has seen a few values, it learns a value no further
+than ``clip`` standard deviations from the mean (winsorising): one wild spike then cannot inflate
+the spread so much that the next one goes unseen.
 
 >>> import random
 >>> rng = random.Random(7)
@@ -27,6 +29,7 @@ from river import stats
 
 _RELATIVE_FLOOR = 1e-3
 _ABSOLUTE_FLOOR = 1e-9
+_CLIP_AFTER = 20
 
 
 class FadingZScore:
@@ -35,13 +38,17 @@ class FadingZScore:
     name = "fading_zscore"
     version = 2
 
-    def __init__(self, fading_factor: float = 0.02) -> None:
+    def __init__(self, fading_factor: float = 0.02, clip: float = 12.0) -> None:
         self.fading_factor = fading_factor
+        self.clip = clip
         self._mean = stats.EWMean(fading_factor=fading_factor)
         self._var = stats.EWVar(fading_factor=fading_factor)
         self.n_seen = 0
 
     def learn_one(self, value: float) -> None:
+        if self.n_seen >= _CLIP_AFTER:
+            mean, reach = self.mean, self.clip * self.std
+            value = min(max(value, mean - reach), mean + reach)
         self._mean.update(value)
         self._var.update(value)
         self.n_seen += 1
