@@ -72,6 +72,19 @@ class SensorKind:
     noise: float
     fiware_entity: str | None = None
     fiware_attribute: str | None = None
+    steady: bool = False
+    """Whether a working sensor of this kind may report the very same value for long (a waste
+    bin nobody uses, a lamp drawing its rated power, a small car park): no flatline is flagged."""
+
+    def may_repeat(self, value: float) -> bool:
+        """Whether a working sensor may report ``value`` many times over: any value for a steady
+        kind, and for every kind a value at the edge of its range (a full car park, a solar
+        panel at night, an idle charger).
+
+        >>> KINDS["solar_power"].may_repeat(0.0), KINDS["solar_power"].may_repeat(212.5)
+        (True, False)
+        """
+        return self.steady or value <= self.low or value >= self.high
 
     @property
     def alternative_units(self) -> dict[str, Conversion]:
@@ -184,6 +197,7 @@ _CATALOG: tuple[SensorKind, ...] = (
         1.0,
         "WasteContainer",
         "fillingLevel",
+        steady=True,
     ),
     SensorKind(
         "water_level", Programme.URBAN_LIFE, "m", -5.0, 30.0, 300, 1.2, 0.1, 0.02, "WaterObserved", "height"
@@ -227,6 +241,7 @@ _CATALOG: tuple[SensorKind, ...] = (
         2.0,
         "ParkingSpot",
         "occupancy",
+        steady=True,
     ),
     SensorKind(
         "ev_charging_power",
@@ -307,6 +322,7 @@ _CATALOG: tuple[SensorKind, ...] = (
         3.0,
         "Streetlight",
         "powerConsumption",
+        steady=True,
     ),
 )
 

@@ -41,6 +41,7 @@ class Reason(StrEnum):
     UNIT_UNKNOWN = "unit_unknown"
     OUT_OF_RANGE = "out_of_range"
     FUTURE_TIMESTAMP = "future_timestamp"
+    DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
     SINK_REJECTED = "sink_rejected"
     INTERNAL_ERROR = "internal_error"

@@ -36,5 +36,5 @@ class Reading(BaseModel):
     value: float
     unit: Annotated[str, StringConstraints(min_length=1, max_length=16)]
     observed_at: Annotated[AwareDatetime, AfterValidator(_as_utc)]
-    seq: int = Field(ge=0, lt=2**63)
+    seq: int | None = Field(None, ge=0, lt=2**63)
     quality: tuple[str, ...] = ()

@@ -689,7 +689,7 @@ def corrupt(event: bytes, how: Malformation, at: datetime) -> bytes:
         case Malformation.WRONG_TYPE:
             fields["value"] = str(fields["value"])
         case Malformation.MISSING_FIELD:
-            del fields["seq"]
+            del fields["value"]
         case Malformation.NOT_A_NUMBER:
             fields["value"] = math.nan
         case Malformation.INFINITE:

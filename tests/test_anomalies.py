@@ -232,7 +232,9 @@ def test_a_dropout_sends_nothing_and_the_sequence_skips(anomalous: Run, counterf
         after = [r for r in anomalous.series(label.sensor_id) if r.observed_at > label.end]
         before = [r for r in anomalous.series(label.sensor_id) if r.observed_at < label.start]
         if after and before:
-            assert after[0].seq - before[-1].seq == len(truth) + 1
+            first, last = after[0].seq, before[-1].seq
+            assert first is not None and last is not None
+            assert first - last == len(truth) + 1
 
 
 def test_an_accident_slows_one_intersection_and_is_a_real_world_event(

@@ -145,11 +145,18 @@ def test_an_extra_field_is_rejected() -> None:
     _rejects_python({**good_fields(), "colour": "red"}, "colour")
 
 
-@pytest.mark.parametrize("missing", ["sensor_id", "site_id", "kind", "value", "unit", "observed_at", "seq"])
+@pytest.mark.parametrize("missing", ["sensor_id", "site_id", "kind", "value", "unit", "observed_at"])
 def test_a_missing_field_is_rejected(missing: str) -> None:
     fields = good_json()
     del fields[missing]
     _rejects_json(fields, missing)
+
+
+def test_a_sensor_may_send_no_sequence_number() -> None:
+    fields = good_json()
+    del fields["seq"]
+    assert Reading.model_validate_json(json.dumps(fields)).seq is None
+    assert Reading.model_validate_json(json.dumps({**fields, "seq": None})).seq is None
 
 
 @pytest.mark.parametrize("sensor_id", ["", "x" * 65, "GJ 00001", "GJ-00001 ", "GJ-00001/air", "ümlaut"])
