@@ -20,3 +20,22 @@ READING_FIELDS = (
     "expected_low",
     "expected_high",
 )
+
+SENSOR_HEALTH = "sensor_health"
+"""One point per health episode of a sensor (stale, flatline, gap), at the episode's start: the
+episode's closing overwrites its opening, so a point says how the episode stands."""
+
+SENSOR_HEALTH_TAGS = ("sensor_id", "site_id", "kind", "district", "problem")
+SENSOR_HEALTH_FIELDS = ("open", "end", "duration_seconds", "readings", "detail")
+
+PIPELINE = "pipeline"
+"""Events each worker's stages took in an interval, by outcome and reason (counts, not totals)."""
+
+PIPELINE_TAGS = ("worker", "stage", "outcome", "reason")
+PIPELINE_FIELDS = ("events",)
+
+SINK = "sink"
+"""Each worker's InfluxDB writes in an interval: batches, points, retries and time spent."""
+
+SINK_TAGS = ("worker",)
+SINK_FIELDS = ("batches", "points", "retries", "write_seconds")

@@ -1,16 +1,28 @@
-"""The Faust app: three thin agents that move readings between topics.
+"""The Faust app: thin agents that move readings between topics.
 
-``clean``: ``readings.raw`` -> ``readings.clean`` | ``readings.deadletter``
+``clean``: ``readings.raw`` -> ``readings.clean`` | ``readings.deadletter`` | ``quality``
 ``score``: ``readings.clean`` -> ``readings.scored`` (one River detector per sensor)
 ``sink``: ``readings.scored`` -> InfluxDB, in batches, acknowledged only once InfluxDB took them
+``health``: ``quality`` -> InfluxDB, likewise
+
+The cleaning stage keeps each sensor's :class:`~sensors.health.SensorState` (duplicates,
+lateness, gaps, flatlines, silence) in a Faust table whose changelog is written together with
+the stage's outputs, before the batch is acknowledged: a restarted worker recovers the table and
+does not let through the duplicates it had already seen.
 
 No agent lets an exception escape: Faust acknowledges (and so commits, and skips) the event an
-agent raised on. The logic lives in ``sensors`` and ``models``; the agents only call it.
+agent raised on. The logic lives in ``sensors`` and ``models``; the agents only call it. Each
+stage counts what became of its events (``streams.metrics``): Prometheus reads them at the
+worker's ``/metrics`` and they are written to InfluxDB every ``OPENLAB_METRICS_SECONDS``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +31,11 @@ import faust
 
 from models.scoring import ScoredReading, SensorDetector, detector_for, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
-from sensors.lateness import SensorClocks
+from sensors.health import HealthEvent, SensorState
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
-from streams.influx import InfluxWriter, Refused, reading_line
+from streams.influx import InfluxWriter, Refused, health_line, reading_line
+from streams.metrics import PipelineCounters
 from streams.publisher import Publisher, Record
 from streams.schema import ModelSchema
 from streams.settings import Settings
@@ -53,11 +66,17 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     raw = app.topic(names.raw, schema=ModelSchema(Reading))
     clean_topic = app.topic(names.clean, schema=ModelSchema(Reading))
     scored_topic = app.topic(names.scored, schema=ModelSchema(ScoredReading))
+    quality_topic = app.topic(names.quality, schema=ModelSchema(HealthEvent))
+    # Values are SensorState objects while this worker uses them and JSON once recovered from
+    # the changelog, which the cleaning stage writes itself (see clean_batch).
+    sensor_states = app.Table("sensor-states", partitions=settings.partitions)  # keys, values: JSON
     cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
-    clocks = SensorClocks(allowed=timedelta(seconds=settings.max_lateness_seconds))
+    rules = settings.health_rules()
+    clocks: dict[int, datetime] = {}
     detectors: dict[str, SensorDetector] = {}
-    writer = InfluxWriter(settings)
-
+    counters = PipelineCounters()
+    writer = InfluxWriter(settings, counters.sink)
+    metrics_writer = InfluxWriter(settings)
     publisher = Publisher(settings)
 
     async def reject(rejected: list[tuple[Any, Rejection]], stage: str) -> None:
@@ -74,6 +93,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
                 at=now,
             )
             letters.append((message.key, letter.model_dump_json().encode()))
+            counters.count(stage, "rejected", rejection.reason.value)
         if letters:
             await publisher.publish(names.deadletter, letters)
 
@@ -86,30 +106,87 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             rejection = Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
             await reject([(event, rejection) for event in batch], stage)
 
+    def state_of(reading: Reading, partition: int) -> SensorState:
+        stored = sensor_states.data.get(reading.sensor_id)
+        if isinstance(stored, SensorState) and stored.partition == partition:
+            return stored
+        state = stored if isinstance(stored, SensorState) else None
+        if stored is not None and state is None:
+            state = SensorState.from_dict(stored)
+            if state is None:
+                log.warning("unreadable state of sensor %s; it starts afresh", reading.sensor_id)
+        if state is None or state.partition != partition:
+            state = SensorState.of(reading, partition)
+        sensor_states.data[reading.sensor_id] = state
+        return state
+
+    def stale_sensors(partitions: set[int]) -> list[tuple[SensorState, HealthEvent]]:
+        """Sensors of ``partitions`` (whose event time just moved) silent for too long."""
+        found = []
+        for sensor_id, stored in list(sensor_states.data.items()):
+            state = stored if isinstance(stored, SensorState) else SensorState.from_dict(stored)
+            if state is None or state.partition not in partitions:
+                continue
+            sensor_states.data[sensor_id] = state
+            event = state.check_stale(clocks[state.partition], rules)
+            if event is not None:
+                found.append((state, event))
+        return found
+
     async def clean_batch(batch: list[Any]) -> None:
         now = datetime.now(UTC)
         passed: list[Record] = []
         rejected: list[tuple[Any, Rejection]] = []
+        health: list[HealthEvent] = []
+        changed: dict[str, SensorState] = {}
+        advanced: set[int] = set()
+        outcomes: Counter[str] = Counter()
         for event in batch:
             result = event.value
             if isinstance(result, Reading):
                 result = cleaner.check(result, now)
             if isinstance(result, Reading):
-                timing = clocks.judge(result.sensor_id, result.observed_at)
-                if isinstance(timing, Rejection):
-                    result = timing
-                elif timing is not None:
-                    result = result.model_copy(update={"quality": (*result.quality, timing)})
+                partition = event.message.partition
+                state = state_of(result, partition)
+                admission = state.admit(result, event.message.offset, rules)
+                changed[result.sensor_id] = state
+                if admission.outcome == "accepted" and result.observed_at > clocks.get(partition, _DAWN):
+                    clocks[partition] = result.observed_at
+                    advanced.add(partition)
+                health.extend(admission.events)
+                result = admission.reading
+                outcomes[admission.outcome] += 1
             if isinstance(result, Rejection):
                 rejected.append((event, result))
             else:
                 passed.append((event.key, result.model_dump_json().encode()))
-        await publisher.publish(names.clean, passed)
+        for state, stale in stale_sensors(advanced):
+            changed[state.sensor_id] = state
+            health.append(stale)
+        # The changelog is stored with the outputs, before the batch is acknowledged: the table
+        # a restarted worker recovers has seen at least everything that was committed.
+        changelog: dict[int, list[Record]] = defaultdict(list)
+        for sensor_id, state in changed.items():
+            changelog[state.partition].append(
+                (json.dumps(sensor_id).encode(), json.dumps(state.to_dict()).encode())
+            )
+        await asyncio.gather(
+            publisher.publish(names.clean, passed),
+            publisher.publish(
+                names.quality, [(e.sensor_id.encode(), e.model_dump_json().encode()) for e in health]
+            ),
+            publisher.publish_to_partitions(sensor_states.changelog_topic.get_topic_name(), changelog),
+        )
         await reject(rejected, "clean")
+        for outcome in ("accepted", "out_of_order", "replayed"):
+            counters.count("clean", outcome, n=outcomes[outcome])
+        for item in health:
+            counters.count_health(item.problem.value, item.status)
 
     async def score_batch(batch: list[Any]) -> None:
         scored: list[Record] = []
         rejected: list[tuple[Any, Rejection]] = []
+        anomalous = 0
         for event in batch:
             reading = event.value
             if isinstance(reading, Rejection):
@@ -118,25 +195,38 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             detector = detectors.get(reading.sensor_id)
             if detector is None:
                 detector = detectors[reading.sensor_id] = detector_for(reading.kind)
-            scored.append((event.key, score_reading(detector, reading).model_dump_json().encode()))
+            result = score_reading(detector, reading)
+            anomalous += result.anomalous
+            scored.append((event.key, result.model_dump_json().encode()))
         await publisher.publish(names.scored, scored)
         await reject(rejected, "score")
+        counters.count("score", "anomalous", n=anomalous)
+        counters.count("score", "normal", n=len(scored) - anomalous)
 
-    async def sink_batch(batch: list[Any]) -> None:
-        good = [e for e in batch if isinstance(e.value, ScoredReading)]
-        await reject([(e, e.value) for e in batch if isinstance(e.value, Rejection)], "sink")
-        lines = [reading_line(e.value, registry) for e in good]
+    async def write_points(batch: list[Any], stage: str, line: Callable[[Any, SiteRegistry], str]) -> None:
+        good = [e for e in batch if not isinstance(e.value, Rejection)]
+        await reject([(e, e.value) for e in batch if isinstance(e.value, Rejection)], stage)
+        lines = [line(e.value, registry) for e in good]
         try:
             await writer.write(lines)
         except Refused:
             # Find the points InfluxDB will not take; the rest are (re)written idempotently.
             refused = []
-            for event, line in zip(good, lines, strict=True):
+            for event, one in zip(good, lines, strict=True):
                 try:
-                    await writer.write([line])
+                    await writer.write([one])
                 except Refused as refusal:
                     refused.append((event, Rejection(Reason.SINK_REJECTED, str(refusal))))
-            await reject(refused, "sink")
+            await reject(refused, stage)
+            counters.count(stage, "written", n=len(good) - len(refused))
+        else:
+            counters.count(stage, "written", n=len(good))
+
+    async def sink_batch(batch: list[Any]) -> None:
+        await write_points(batch, "sink", reading_line)
+
+    async def health_batch(batch: list[Any]) -> None:
+        await write_points(batch, "health", health_line)
 
     # take_events() acknowledges a batch only after the body returns, and each step returns
     # only once Kafka (or InfluxDB) has acknowledged its output: so offsets are committed only
@@ -156,13 +246,40 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
         async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
             await guarded(batch, "sink", sink_batch)
 
-    app.on_before_shutdown.connect(_closing(writer, publisher))
+    @app.agent(quality_topic, name="health")
+    async def health(stream: Any) -> None:
+        async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
+            await guarded(batch, "health", health_batch)
+
+    @app.timer(interval=settings.metrics_seconds)  # type: ignore[untyped-decorator]
+    async def report() -> None:
+        counters.active_partitions = sum(tp.topic == names.raw for tp in app.assignor.assigned_actives())
+        lines = counters.interval_lines(time.time_ns())
+        if lines:
+            try:
+                await metrics_writer.write(lines)
+            except Refused:
+                log.exception("InfluxDB refused the pipeline counters")
+
+    if settings.worker_web_port > 0:
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            counters.active_partitions = sum(tp.topic == names.raw for tp in app.assignor.assigned_actives())
+            # Prometheus's text format (aiohttp sets the charset itself).
+            return web.bytes(counters.exposition(), content_type="text/plain")
+
+    app.on_before_shutdown.connect(_closing(writer, metrics_writer, publisher))
     return app
 
 
-def _closing(writer: InfluxWriter, publisher: Publisher) -> Any:
+_DAWN = datetime.min.replace(tzinfo=UTC)
+
+
+def _closing(writer: InfluxWriter, metrics_writer: InfluxWriter, publisher: Publisher) -> Any:
     async def close(app: faust.App, **_: Any) -> None:
         await writer.close()
+        await metrics_writer.close()
         await publisher.stop()
 
     return close

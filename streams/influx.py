@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,9 @@ from influxdb_client.rest import ApiException
 
 from models.scoring import ScoredReading
 from sensors import measurements
+from sensors.health import HealthEvent
 from sensors.sites import SiteRegistry
+from streams.metrics import SinkStats
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,38 @@ def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
     district = site.district.value if site else "unknown"
     programme = site.programme.value if site else "unknown"
     nanos = (scored.observed_at - _EPOCH) // _MICROSECOND * 1000
+    seq = "" if scored.seq is None else f"seq={scored.seq}i,"
     return (
         f"{measurements.READING},sensor_id={_tag(scored.sensor_id)},site_id={_tag(scored.site_id)},"
         f"kind={_tag(scored.kind)},district={_tag(district)},programme={programme} "
-        f"value={scored.value!r},seq={scored.seq}i,score={scored.score!r},"
+        f"value={scored.value!r},{seq}score={scored.score!r},"
         f"threshold={scored.threshold!r},anomalous={'true' if scored.anomalous else 'false'},"
         f"expected_low={scored.expected_low!r},expected_high={scored.expected_high!r} {nanos}"
+    )
+
+
+def _string_field(value: str) -> str:
+    # Line protocol escapes quotes and backslashes in strings; a line break would end the point.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def health_line(event: HealthEvent, registry: SiteRegistry) -> str:
+    """The line-protocol point of a sensor health episode, at its start: the closing of an
+    episode overwrites its opening."""
+    site = registry.site(event.site_id)
+    district = site.district.value if site else "unknown"
+    fields = [f"open={'true' if event.status == 'open' else 'false'}"]
+    if event.end is not None:
+        fields.append(f"end={(event.end - _EPOCH) // _MICROSECOND * 1000}i")
+        fields.append(f"duration_seconds={(event.end - event.start).total_seconds()!r}")
+    if event.readings is not None:
+        fields.append(f"readings={event.readings}i")
+    fields.append(f"detail={_string_field(event.detail)}")
+    nanos = (event.start - _EPOCH) // _MICROSECOND * 1000
+    return (
+        f"{measurements.SENSOR_HEALTH},sensor_id={_tag(event.sensor_id)},site_id={_tag(event.site_id)},"
+        f"kind={_tag(event.kind)},district={_tag(district)},problem={event.problem.value} "
+        f"{','.join(fields)} {nanos}"
     )
 
 
@@ -52,19 +80,12 @@ class Refused(Exception):
     """InfluxDB answered that it will not take these points (a client error, not an outage)."""
 
 
-@dataclass
-class WriteStats:
-    batches: int = 0
-    points: int = 0
-    retries: int = 0
-
-
 class InfluxWriter:
     """Writes batches of line protocol; waits out outages, gives up only on refusals."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stats: SinkStats | None = None) -> None:
         self.settings = settings
-        self.stats = WriteStats()
+        self.stats = stats or SinkStats()
         self._client: InfluxDBClientAsync | None = None
 
     async def _api(self) -> Any:
@@ -94,6 +115,7 @@ class InfluxWriter:
         attempt = 0
         body = "\n".join(lines)
         while True:
+            started = time.perf_counter()
             try:
                 api = await self._api()
                 await api.write(
@@ -111,6 +133,7 @@ class InfluxWriter:
             else:
                 self.stats.batches += 1
                 self.stats.points += len(lines)
+                self.stats.write_seconds += time.perf_counter() - started
                 return
             attempt += 1
             self.stats.retries += 1

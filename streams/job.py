@@ -110,11 +110,12 @@ async def run_city(
     since = f"time >= '{plan.earliest.isoformat()}'"
     points_before = await count_points(settings, since)
     anomalous_before = await count_points(settings, f"{since} AND anomalous = true")
-    # Workers share the partitions (one consumer group); only the first serves the web port.
+    # Workers share the partitions (one consumer group); each serves its metrics on its own port.
     processes = []
     for number in range(workers):
         log = settings.run_dir / f"worker-{number}.log"
-        own = settings if number == 0 else settings.model_copy(update={"worker_web_port": 0})
+        port = settings.worker_web_port + number if settings.worker_web_port else 0
+        own = settings.model_copy(update={"worker_web_port": port})
         processes.append(start_worker(own, log))
         console.print(f"worker {number}: pid {processes[-1].pid}, log {log}")
     feed = FeedStats()

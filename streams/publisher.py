@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -79,6 +79,13 @@ class Publisher:
         by_partition: dict[int, list[Record]] = defaultdict(list)
         for key, value in records:
             by_partition[await self._partition(topic, key)].append((key, value))
+        return await self.publish_to_partitions(topic, by_partition)
+
+    async def publish_to_partitions(self, topic: str, by_partition: Mapping[int, Sequence[Record]]) -> int:
+        """Send records to the partitions given (whatever their keys); return their count once
+        Kafka has acknowledged them all. A table's changelog record must go to the partition of
+        the event that changed it, not to the one its own key hashes to."""
+        await self.start()
         deliveries = []
         for partition, items in by_partition.items():
             batch = self.producer.create_batch()
@@ -89,4 +96,4 @@ class Publisher:
                     batch.append(key=key, value=value, timestamp=None)
             deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*deliveries)
-        return len(records)
+        return sum(len(items) for items in by_partition.values())

@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sensors.health import HealthRules
 
 
 def _default_home() -> Path:
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(0.5, gt=0)
     sink_retry_backoff_seconds: float = Field(0.1, gt=0, description="First retry delay of a write.")
     sink_max_backoff_seconds: float = Field(5.0, gt=0, description="Longest wait between retries.")
+    metrics_seconds: float = Field(
+        10.0, gt=0, description="How often a worker writes its stage counters to InfluxDB."
+    )
 
     # The city
     sites: int = Field(3300, ge=1, description="How many facilities the generated city has.")
@@ -88,6 +94,27 @@ class Settings(BaseSettings):
     max_lateness_seconds: float = Field(
         3600.0, ge=0, description="How far behind its sensor's latest reading a reading may arrive."
     )
+    dedup_window: int = Field(
+        1024,
+        ge=1,
+        le=65536,
+        description="Recent sequence numbers per sensor checked for duplicates.",
+    )
+    flatline_readings: int = Field(
+        10, ge=2, description="Equal readings in a row that make a sensor flatlined (for kinds that vary)."
+    )
+    stale_intervals: float = Field(
+        5.0, gt=1, description="Expected intervals of silence after which a sensor is stale."
+    )
+
+    def health_rules(self) -> HealthRules:
+        """The cleaning stage's rules for duplicates, lateness, flatlines and silence."""
+        return HealthRules(
+            lateness=timedelta(seconds=self.max_lateness_seconds),
+            dedup_window=self.dedup_window,
+            flatline_readings=self.flatline_readings,
+            stale_intervals=self.stale_intervals,
+        )
 
     # HTTP ingest (openlab ingest)
     ingest_host: str = Field("127.0.0.1", description="Address the HTTP ingest server listens on.")

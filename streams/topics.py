@@ -12,9 +12,6 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExist
 
 from streams.settings import Settings
 
-READING_TOPICS = ("readings.raw", "readings.clean", "readings.scored", "readings.deadletter")
-SITE_TOPICS = ("alerts",)
-
 
 @dataclass(frozen=True, slots=True)
 class TopicNames:
@@ -24,6 +21,8 @@ class TopicNames:
     clean: str
     scored: str
     deadletter: str
+    quality: str
+    """Sensor health episodes (key = sensor_id, value = HealthEvent JSON)."""
     alerts: str
     labels: str
     """Ground truth of the simulator's injected anomalies (key = sensor_id, value = Label JSON)."""
@@ -35,12 +34,13 @@ class TopicNames:
             clean=settings.topic("readings.clean"),
             scored=settings.topic("readings.scored"),
             deadletter=settings.topic("readings.deadletter"),
+            quality=settings.topic("quality"),
             alerts=settings.topic("alerts"),
             labels=settings.topic("labels"),
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.raw, self.clean, self.scored, self.deadletter, self.alerts, self.labels)
+        return (self.raw, self.clean, self.scored, self.deadletter, self.quality, self.alerts, self.labels)
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

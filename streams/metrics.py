@@ -1,0 +1,125 @@
+"""What a worker's stages did: counters by stage, outcome and reason, for Prometheus and InfluxDB.
+
+The same counts are exposed two ways: as Prometheus metrics on the worker's web server
+(``/metrics``, running totals since the worker started) and as InfluxDB points written every
+``OPENLAB_METRICS_SECONDS`` (the counts of that interval, so dashboards sum them).
+
+>>> counters = PipelineCounters(worker="w1")
+>>> counters.count("clean", "rejected", "schema", 3)
+>>> counters.count("clean", "accepted", n=7)
+>>> b'openlab_events_total{outcome="rejected",reason="schema",stage="clean"} 3.0' in counters.exposition()
+True
+>>> counters.interval_lines(at_nanos=0)
+['pipeline,worker=w1,stage=clean,outcome=rejected,reason=schema events=3i 0', \
+'pipeline,worker=w1,stage=clean,outcome=accepted,reason=none events=7i 0']
+>>> counters.interval_lines(at_nanos=1)
+[]
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sensors import measurements
+
+
+@dataclass
+class SinkStats:
+    """What a worker's InfluxDB writer has done since it started."""
+
+    batches: int = 0
+    points: int = 0
+    retries: int = 0
+    write_seconds: float = 0.0
+
+
+def worker_name() -> str:
+    """This worker process's name in metrics: host and process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class PipelineCounters(Collector):
+    """Running counts of one worker; a Prometheus collector and a source of InfluxDB points."""
+
+    def __init__(self, worker: str | None = None) -> None:
+        self.worker = worker or worker_name()
+        self.events: Counter[tuple[str, str, str]] = Counter()
+        self.health: Counter[tuple[str, str]] = Counter()
+        self.sink = SinkStats()
+        self.active_partitions = 0
+        self._reported_events: Counter[tuple[str, str, str]] = Counter()
+        self._reported_sink = SinkStats()
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(self)
+
+    def count(self, stage: str, outcome: str, reason: str = "", n: int = 1) -> None:
+        """``n`` events of ``stage`` ended as ``outcome`` (for a rejection: with ``reason``)."""
+        if n:
+            self.events[(stage, outcome, reason)] += n
+
+    def count_health(self, problem: str, status: str) -> None:
+        self.health[(problem, status)] += 1
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        events = CounterMetricFamily(
+            "openlab_events",
+            "Events each stage took, by what became of them (rejections by reason).",
+            labels=("stage", "outcome", "reason"),
+        )
+        for (stage, outcome, reason), n in self.events.items():
+            events.add_metric((stage, outcome, reason), n)
+        yield events
+        health = CounterMetricFamily(
+            "openlab_sensor_health_events",
+            "Sensor health episodes opened and closed (stale, flatline, gap).",
+            labels=("problem", "status"),
+        )
+        for (problem, status), n in self.health.items():
+            health.add_metric((problem, status), n)
+        yield health
+        for name, value, text in (
+            ("batches", self.sink.batches, "Batches written to InfluxDB."),
+            ("points", self.sink.points, "Points written to InfluxDB."),
+            ("retries", self.sink.retries, "InfluxDB writes retried (outages)."),
+            ("write_seconds", self.sink.write_seconds, "Time spent in successful InfluxDB writes."),
+        ):
+            yield CounterMetricFamily(f"openlab_sink_{name}", text, value=value)
+        yield GaugeMetricFamily(
+            "openlab_active_partitions",
+            "Partitions of readings.raw this worker owns.",
+            self.active_partitions,
+        )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every counter."""
+        return generate_latest(self._registry)
+
+    def interval_lines(self, at_nanos: int) -> list[str]:
+        """Line protocol for what was counted since the last call (nothing if nothing was)."""
+        lines = []
+        for key, total in self.events.items():
+            delta = total - self._reported_events[key]
+            if delta:
+                stage, outcome, reason = key
+                lines.append(
+                    f"{measurements.PIPELINE},worker={self.worker},stage={stage},outcome={outcome},"
+                    f"reason={reason or 'none'} events={delta}i {at_nanos}"
+                )
+        self._reported_events = Counter(self.events)
+        sink, before = self.sink, self._reported_sink
+        if sink != before:
+            lines.append(
+                f"{measurements.SINK},worker={self.worker} batches={sink.batches - before.batches}i,"
+                f"points={sink.points - before.points}i,retries={sink.retries - before.retries}i,"
+                f"write_seconds={sink.write_seconds - before.write_seconds!r} {at_nanos}"
+            )
+            self._reported_sink = SinkStats(**vars(sink))
+        return lines
