@@ -19,6 +19,9 @@ READING_FIELDS = (
     "anomalous",
     "expected_low",
     "expected_high",
+    "probability",
+    "warming_up",
+    "detector",
 )
 
 SENSOR_HEALTH = "sensor_health"

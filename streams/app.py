@@ -29,11 +29,12 @@ from typing import Any
 
 import faust
 
-from models.scoring import ScoredReading, SensorDetector, detector_for, score_reading
+from models.scoring import ScoredReading, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
 from sensors.health import HealthEvent, SensorState
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
+from streams.checkpoints import DetectorCheckpoints
 from streams.influx import InfluxWriter, Refused, health_line, reading_line
 from streams.metrics import PipelineCounters
 from streams.publisher import Publisher, Record
@@ -73,11 +74,11 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
     rules = settings.health_rules()
     clocks: dict[int, datetime] = {}
-    detectors: dict[str, SensorDetector] = {}
     counters = PipelineCounters()
     writer = InfluxWriter(settings, counters.sink)
     metrics_writer = InfluxWriter(settings)
     publisher = Publisher(settings)
+    checkpoints = DetectorCheckpoints(settings, publisher, names.checkpoints)
 
     async def reject(rejected: list[tuple[Any, Rejection]], stage: str) -> None:
         now = datetime.now(UTC)
@@ -184,6 +185,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             counters.count_health(item.problem.value, item.status)
 
     async def score_batch(batch: list[Any]) -> None:
+        await checkpoints.ready.wait()
         scored: list[Record] = []
         rejected: list[tuple[Any, Rejection]] = []
         anomalous = 0
@@ -192,10 +194,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             if isinstance(reading, Rejection):
                 rejected.append((event, reading))
                 continue
-            detector = detectors.get(reading.sensor_id)
-            if detector is None:
-                detector = detectors[reading.sensor_id] = detector_for(reading.kind)
-            result = score_reading(detector, reading)
+            result = score_reading(checkpoints.detector(reading, event.message.partition), reading)
             anomalous += result.anomalous
             scored.append((event.key, result.model_dump_json().encode()))
         await publisher.publish(names.scored, scored)
@@ -261,6 +260,38 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             except Refused:
                 log.exception("InfluxDB refused the pipeline counters")
 
+    @app.timer(interval=settings.checkpoint_seconds)  # type: ignore[untyped-decorator]
+    async def checkpoint() -> None:
+        try:
+            await checkpoints.save()
+        except Exception:
+            log.exception("checkpointing the detectors failed; the next interval tries again")
+
+    def scored_partitions(tps: Any) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == names.clean}
+
+    # A rebalance: save and forget the detectors of partitions given up, restore those of
+    # partitions taken over, and score nothing in between. Faust crashes the worker on an
+    # exception in these handlers, so a failure is logged and the sensors start afresh.
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def give_up(app: faust.App, revoked: Any, **_: Any) -> None:
+        checkpoints.ready.clear()
+        try:
+            await checkpoints.release(scored_partitions(revoked))
+        except Exception:
+            log.exception("saving the detectors of revoked partitions failed")
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def take_over(app: faust.App, assigned: Any, **_: Any) -> None:
+        try:
+            owned = {checkpoints.partition_of(s) for s in checkpoints.detectors}
+            restored = await checkpoints.restore(scored_partitions(assigned) - owned)
+            log.info("restored %d detectors from their checkpoints", restored)
+        except Exception:
+            log.exception("restoring detectors failed; their sensors start afresh")
+        finally:
+            checkpoints.ready.set()
+
     if settings.worker_web_port > 0:
 
         @app.page("/metrics")
@@ -269,15 +300,21 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             # Prometheus's text format (aiohttp sets the charset itself).
             return web.bytes(counters.exposition(), content_type="text/plain")
 
-    app.on_before_shutdown.connect(_closing(writer, metrics_writer, publisher))
+    app.on_before_shutdown.connect(_closing(writer, metrics_writer, publisher, checkpoints))
     return app
 
 
 _DAWN = datetime.min.replace(tzinfo=UTC)
 
 
-def _closing(writer: InfluxWriter, metrics_writer: InfluxWriter, publisher: Publisher) -> Any:
+def _closing(
+    writer: InfluxWriter, metrics_writer: InfluxWriter, publisher: Publisher, checkpoints: DetectorCheckpoints
+) -> Any:
     async def close(app: faust.App, **_: Any) -> None:
+        try:
+            await checkpoints.save()
+        except Exception:
+            log.exception("the last checkpoint of the detectors failed")
         await writer.close()
         await metrics_writer.close()
         await publisher.stop()

@@ -44,7 +44,9 @@ def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
         f"kind={_tag(scored.kind)},district={_tag(district)},programme={programme} "
         f"value={scored.value!r},{seq}score={scored.score!r},"
         f"threshold={scored.threshold!r},anomalous={'true' if scored.anomalous else 'false'},"
-        f"expected_low={scored.expected_low!r},expected_high={scored.expected_high!r} {nanos}"
+        f"expected_low={scored.expected_low!r},expected_high={scored.expected_high!r},"
+        f"probability={scored.probability!r},warming_up={'true' if scored.warming_up else 'false'},"
+        f"detector={_string_field(scored.detector)} {nanos}"
     )
 
 

@@ -19,10 +19,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 from sensors.sites import Site, SiteRegistry
 from streams.publisher import Publisher, Record
 from streams.settings import Settings
-from streams.topics import read_records
+from streams.topics import COMPACTED, read_records
 
 REGISTRY_TOPIC = "sites.registry"
-REGISTRY_TOPIC_CONFIGS = {"cleanup.policy": "compact"}
 _BATCH = 1000
 
 
@@ -67,7 +66,7 @@ async def ensure_registry_topic(settings: Settings) -> bool:
                 name,
                 settings.partitions,
                 settings.replication_factor,
-                topic_configs=dict(REGISTRY_TOPIC_CONFIGS),
+                topic_configs=dict(COMPACTED),
             )
             response = (await admin.create_topics([topic])).to_object()
             for error in response["topic_errors"]:

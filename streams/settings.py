@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(0.5, gt=0)
     sink_retry_backoff_seconds: float = Field(0.1, gt=0, description="First retry delay of a write.")
     sink_max_backoff_seconds: float = Field(5.0, gt=0, description="Longest wait between retries.")
+    checkpoint_seconds: float = Field(
+        30.0, gt=0, description="How often the detectors that learnt are checkpointed to Kafka."
+    )
     metrics_seconds: float = Field(
         10.0, gt=0, description="How often a worker writes its stage counters to InfluxDB."
     )

@@ -12,6 +12,9 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExist
 
 from streams.settings import Settings
 
+COMPACTED = {"cleanup.policy": "compact"}
+"""The configuration of a topic that keeps the latest record of every key."""
+
 
 @dataclass(frozen=True, slots=True)
 class TopicNames:
@@ -23,6 +26,8 @@ class TopicNames:
     deadletter: str
     quality: str
     """Sensor health episodes (key = sensor_id, value = HealthEvent JSON)."""
+    checkpoints: str
+    """Detector checkpoints, compacted (key = sensor_id, value = models.checkpoint bytes)."""
     alerts: str
     labels: str
     """Ground truth of the simulator's injected anomalies (key = sensor_id, value = Label JSON)."""
@@ -35,12 +40,22 @@ class TopicNames:
             scored=settings.topic("readings.scored"),
             deadletter=settings.topic("readings.deadletter"),
             quality=settings.topic("quality"),
+            checkpoints=settings.topic("detectors.checkpoints"),
             alerts=settings.topic("alerts"),
             labels=settings.topic("labels"),
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.raw, self.clean, self.scored, self.deadletter, self.quality, self.alerts, self.labels)
+        return (
+            self.raw,
+            self.clean,
+            self.scored,
+            self.deadletter,
+            self.quality,
+            self.checkpoints,
+            self.alerts,
+            self.labels,
+        )
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
@@ -49,9 +64,15 @@ async def ensure_topics(settings: Settings) -> list[str]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        names = TopicNames.of(settings)
         wanted = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
-            for name in TopicNames.of(settings).all()
+            NewTopic(
+                name,
+                settings.partitions,
+                settings.replication_factor,
+                topic_configs=COMPACTED if name == names.checkpoints else {},
+            )
+            for name in names.all()
             if name not in existing
         ]
         if wanted:
@@ -113,15 +134,23 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
 
 
 async def read_records(
-    settings: Settings, topic: str, since: dict[TopicPartition, int] | None = None
+    settings: Settings,
+    topic: str,
+    since: dict[TopicPartition, int] | None = None,
+    partitions: set[int] | None = None,
 ) -> list[tuple[int, bytes | None, bytes | None]]:
-    """Every ``(partition, key, value)`` on ``topic`` from the offsets ``since`` (default: the
-    start) to its current end, partition by partition in offset order.
+    """Every ``(partition, key, value)`` on ``topic`` (on ``partitions`` only, if given) from the
+    offsets ``since`` (default: the start) to its current end, partition by partition in offset
+    order.
 
     Tombstones (records without a value) are included, with ``None`` as the value.
     """
     since = since or {}
-    ends = {tp: end for tp, end in (await end_offsets(settings, (topic,))).items() if end > since.get(tp, 0)}
+    ends = {
+        tp: end
+        for tp, end in (await end_offsets(settings, (topic,))).items()
+        if end > since.get(tp, 0) and (partitions is None or tp.partition in partitions)
+    }
     if not ends:
         return []
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
