@@ -49,7 +49,7 @@ def stages(ticks: int) -> None:
     """Per-event cost of each pure stage (no services)."""
     click.echo("per-event cost of the pure stages (µs):")
     for stage, micros in stage_costs(load_city(Settings()), ticks=ticks).items():
-        click.echo(f"  {stage:<40} {micros:12.1f}")
+        click.echo(f"  {stage:<48} {micros:8.1f}")
 
 
 @main.command(name="pipeline")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from models.scoring import SensorDetector, detector_for, score_reading
 from sensors.cleaning import Cleaner, Rejection
+from sensors.health import HealthRules, SensorState
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry
@@ -21,7 +23,7 @@ def _per_event(work: Callable[[], int]) -> float:
 
 
 def stage_costs(registry: SiteRegistry, ticks: int) -> dict[str, float]:
-    """Microseconds per event of validation alone, cleaning, scoring and line protocol."""
+    """Microseconds per event of validation alone, cleaning, sensor health, scoring and line protocol."""
     now = datetime.now(UTC)
     simulator = CitySimulator(registry)
     events = [
@@ -44,6 +46,19 @@ def stage_costs(registry: SiteRegistry, ticks: int) -> dict[str, float]:
             cleaner.clean(value, now)
         return len(events)
 
+    def health() -> int:
+        rules = HealthRules()
+        states: dict[str, SensorState] = {}
+        for offset, reading in enumerate(readings):
+            state = states.get(reading.sensor_id)
+            if state is None:
+                state = states[reading.sensor_id] = SensorState.of(reading, 0)
+            state.admit(reading, offset, rules)
+        # Each batch writes the state of every sensor it touched to the table's changelog.
+        for state in states.values():
+            json.dumps(state.to_dict())
+        return len(readings)
+
     def score() -> int:
         for reading in readings:
             detector = detectors.get(reading.sensor_id)
@@ -60,6 +75,7 @@ def stage_costs(registry: SiteRegistry, ticks: int) -> dict[str, float]:
     return {
         "pydantic validation alone": _per_event(validate),
         "cleaning (validation + rules)": _per_event(clean),
+        "sensor health (dedup, lateness, gaps, flatline)": _per_event(health),
         "scoring (detector + ScoredReading)": _per_event(score),
         "InfluxDB line protocol": _per_event(line),
     }
