@@ -8,7 +8,7 @@ their profile. A sensor warms up for a day of its readings: the profile needs ea
 
 >>> detector = detector_for("traffic_flow")
 >>> detector.label, detector.warmup, detector.threshold, detector.model.profile.weekends
-('seasonal_likelihood@1', 1440, 0.9999, True)
+('seasonal_likelihood@2', 1440, 0.9999, True)
 >>> detector_for("temperature").model.profile.weekends, detector_for("temperature").warmup
 (False, 288)
 >>> sorted(DETECTORS)
@@ -60,7 +60,7 @@ def seasonal_likelihood(
     )
     return SensorDetector(
         "seasonal_likelihood",
-        1,
+        2,
         model,
         AnomalyLikelihood(window=5, cap=5.0),
         threshold=threshold,
@@ -72,7 +72,7 @@ def seasonal_zscore() -> SensorDetector:
     """The same model without the likelihood: its z-score read as a Gaussian tail."""
     model = SeasonalZScore(fading_factor=0.01, profile=DailyProfile(buckets=24, fading_factor=0.1))
     return SensorDetector(
-        "seasonal_zscore", 1, model, GaussianTail(), threshold=0.99999, warmup=GENERIC_WARMUP
+        "seasonal_zscore", 2, model, GaussianTail(), threshold=0.99999, warmup=GENERIC_WARMUP
     )
 
 
@@ -80,7 +80,7 @@ def gaussian_zscore() -> SensorDetector:
     """Baseline: a fading z-score of the value alone, read as a Gaussian tail."""
     return SensorDetector(
         "gaussian_zscore",
-        1,
+        2,
         SeasonalZScore(fading_factor=0.01),
         GaussianTail(),
         threshold=0.99999,

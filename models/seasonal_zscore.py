@@ -69,7 +69,8 @@ class SeasonalZScore:
 
     def learn_one(self, value: float, at: datetime) -> None:
         if self.profile is not None:
-            self.residual.learn_one(value - self.usual(at))
+            if self.level.n_seen:  # the very first value has nothing to depart from
+                self.residual.learn_one(value - self.usual(at))
             self.profile.learn_one(value, at)
         self.level.learn_one(value)
 

@@ -1,7 +1,11 @@
 """A fading z-score: how many recent standard deviations a value lies from the recent mean.
 
-The mean and variance are River's exponentially weighted statistics, so the model follows slow
-changes (a season, a re-calibrated sensor) while a sudden spike still stands out. The spread has a
+The mean and variance are exponentially weighted, so the model follows slow changes (a season, a
+re-calibrated sensor) while a sudden spike still stands out. They are bias-corrected for a short
+history: the weight of a new value is never below ``1 / n`` for the ``n``-th value, so until ``n``
+reaches ``1 / fading_factor`` they are the plain mean and variance of all values seen (River's
+``EWMean`` would instead hold on to its first value for hundreds of values), and a sensor's z-score
+means something after a few dozen values. The spread has a
 floor (a thousandth of the mean's size), so a signal that has been constant does not turn its first
 small wiggle into an infinite score. Once it has seen a few values, it learns a value no further
 than ``clip`` standard deviations from the mean (winsorising): one wild spike then cannot inflate
@@ -25,42 +29,44 @@ from __future__ import annotations
 
 import math
 
-from river import stats
-
 _RELATIVE_FLOOR = 1e-3
 _ABSOLUTE_FLOOR = 1e-9
 _CLIP_AFTER = 20
 
 
 class FadingZScore:
-    """Absolute z-score against exponentially weighted mean and variance (River ``EWMean``/``EWVar``)."""
+    """Absolute z-score against bias-corrected exponentially weighted mean and variance."""
 
     name = "fading_zscore"
-    version = 2
+    version = 3
 
     def __init__(self, fading_factor: float = 0.02, clip: float = 12.0) -> None:
         self.fading_factor = fading_factor
         self.clip = clip
-        self._mean = stats.EWMean(fading_factor=fading_factor)
-        self._var = stats.EWVar(fading_factor=fading_factor)
+        self.mean = 0.0
+        """The weighted mean of the values learnt (0 before any)."""
+        self.var = 0.0
+        """The weighted variance of the values learnt."""
         self.n_seen = 0
 
     def learn_one(self, value: float) -> None:
-        if self.n_seen >= _CLIP_AFTER:
+        n = self.n_seen
+        if n >= _CLIP_AFTER:
             mean, reach = self.mean, self.clip * self.std
             value = min(max(value, mean - reach), mean + reach)
-        self._mean.update(value)
-        self._var.update(value)
-        self.n_seen += 1
-
-    @property
-    def mean(self) -> float:
-        return float(self._mean.get())
+        n += 1
+        self.n_seen = n
+        weight = max(self.fading_factor, 1.0 / n)
+        # West's incremental weighted update (as River's EWVar, whose weight is fixed).
+        diff = value - self.mean
+        step = weight * diff
+        self.mean += step
+        self.var = (1.0 - weight) * (self.var + diff * step)
 
     @property
     def std(self) -> float:
         """The spread, never below its floor."""
-        spread = math.sqrt(max(float(self._var.get()), 0.0))
+        spread = math.sqrt(self.var) if self.var > 0.0 else 0.0
         return max(spread, _RELATIVE_FLOOR * abs(self.mean), _ABSOLUTE_FLOOR)
 
     def score_one(self, value: float, floor: float = 0.0) -> float:

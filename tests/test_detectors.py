@@ -76,7 +76,7 @@ def test_a_checkpoint_restores_a_detector_that_goes_on_exactly_alike(name: str) 
 
 def test_a_checkpoint_says_its_format_and_detector() -> None:
     data = dump_detector(detector_for("temperature"))
-    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@1\n".encode())
+    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@2\n".encode())
 
 
 @pytest.mark.parametrize(
@@ -103,8 +103,8 @@ def test_a_truncated_checkpoint_gives_none() -> None:
 
 def test_a_checkpoint_of_another_detector_version_gives_none() -> None:
     data = dump_detector(detector_for("humidity"))
-    assert load_detector(data, expected="seasonal_likelihood@2") is None
-    assert load_detector(data, expected="seasonal_likelihood@1") is not None
+    assert load_detector(data, expected="seasonal_likelihood@1") is None
+    assert load_detector(data, expected="seasonal_likelihood@2") is not None
 
 
 class Boom:
@@ -176,5 +176,5 @@ def test_every_kind_warms_up_for_a_day_of_its_readings(kind: str) -> None:
 
 def test_an_unknown_kind_gets_the_generic_detector() -> None:
     detector = detector_for("not_a_kind")
-    assert detector.label == "seasonal_likelihood@1"
+    assert detector.label == "seasonal_likelihood@2"
     assert detector.warmup == 200
