@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from sensors.cleaning import DeadLetter
+from sensors.health import HealthEvent, Problem
 from sensors.simulator import CitySimulator
 from streams.city import load_city
 from streams.feed import FeedStats, feed_city, plan_feed
@@ -41,6 +42,7 @@ class Summary:
     cleaned: int = 0
     dead_lettered: int = 0
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    health_episodes: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     event_hours: float = 0.0
     scored: int = 0
@@ -67,6 +69,8 @@ class Summary:
             "injected anomalies",
             f"{sum(self.injected.values()):,}" + (f" ({injected})" if injected else ""),
         )
+        episodes = ", ".join(f"{n:,} {problem}" for problem, n in self.health_episodes.most_common())
+        table.add_row("sensor health episodes", episodes or "none")
         table.add_row("event time simulated", f"{self.event_hours:.1f} h")
         table.add_row("scored", f"{self.scored:,}")
         table.add_row("flagged anomalous", f"{self.anomalous:,}")
@@ -81,6 +85,15 @@ async def _dead_letter_reasons(settings: Settings, since: dict[TopicPartition, i
     """Tally the reasons of the dead letters written after the offsets ``since``."""
     values = await read_values(settings, settings.topic("readings.deadletter"), since)
     return Counter(DeadLetter.model_validate_json(value).reason.value for value in values)
+
+
+async def _health_episodes(settings: Settings, since: dict[TopicPartition, int]) -> Counter[str]:
+    """Tally the sensor health episodes opened (or, for gaps, found) after the offsets ``since``."""
+    events = [
+        HealthEvent.model_validate_json(v)
+        for v in await read_values(settings, settings.topic("quality"), since)
+    ]
+    return Counter(e.problem.value for e in events if e.status == "open" or e.problem is Problem.GAP)
 
 
 async def run_city(
@@ -103,6 +116,7 @@ async def run_city(
     summary = Summary(sites=len(registry), sensors=sum(len(s.sensors) for s in registry.sites))
     before = await record_counts(settings, names.all())
     deadletter_before = await end_offsets(settings, (names.deadletter,))
+    quality_before = await end_offsets(settings, (names.quality,))
     # Event time runs faster than the clock and ends now, so the run's readings are stamped in the
     # recent past, where earlier runs' points may lie: count this run's as the growth there.
     simulator = CitySimulator(registry, seed=settings.seed, anomaly_rate=anomaly_rate)
@@ -168,6 +182,7 @@ async def run_city(
     summary.dead_lettered = after[names.deadletter] - before[names.deadletter]
     summary.scored = after[names.scored] - before[names.scored]
     summary.dead_letter_reasons = await _dead_letter_reasons(settings, deadletter_before)
+    summary.health_episodes = await _health_episodes(settings, quality_before)
     summary.in_influx = await count_points(settings, since) - points_before
     summary.anomalous = await count_points(settings, f"{since} AND anomalous = true") - anomalous_before
     return summary
