@@ -7,7 +7,9 @@ likelihood compares the mean of the last ``window`` raw scores with the mean and
 scores so far (River ``Mean`` and ``Var``), as a Gaussian tail: the probability that the recent
 scores are higher than usual. The raw scores it keeps are capped at ``cap``, so one wild value
 cannot blow up the long-run variance nor stay in the window's mean; the newest one counts in full,
-so a single value far out (a spike) is unusual at once.
+so a single value far out (a spike) is unusual at once. The first ``grace`` raw scores (the model's
+own grace, when it scores everything 0) are neither judged nor learnt, so the long run is made of
+real scores from the start and a detector can alert after a short warm-up.
 
 >>> likelihood = AnomalyLikelihood(window=5)
 >>> for raw in [1.0, 1.2, 0.8, 1.1, 0.9] * 40:
@@ -37,15 +39,21 @@ class AnomalyLikelihood:
     name = "likelihood"
     version = 1
 
-    def __init__(self, window: int = 5, cap: float = 5.0) -> None:
+    def __init__(self, window: int = 5, cap: float = 5.0, grace: int = 0) -> None:
         self.window = window
         self.cap = cap
+        self.grace = grace
+        """Raw scores at the start neither judged (probability 0) nor learnt: the model's own grace,
+        when it scores everything 0, would otherwise drag the long run down and widen its spread."""
+        self.n_seen = 0
         self._recent: deque[float] = deque(maxlen=window)
         self._mean = stats.Mean()
         self._var = stats.Var()
 
     def score_one(self, raw: float) -> float:
         """The probability that the recent raw scores, ending with ``raw``, are unusually high."""
+        if self.n_seen < self.grace:
+            return 0.0
         recent = self._recent
         total = sum(recent) + raw
         count = len(recent) + 1
@@ -57,6 +65,9 @@ class AnomalyLikelihood:
         return 0.5 * math.erfc(-z / _SQRT2)
 
     def learn_one(self, raw: float) -> None:
+        self.n_seen += 1
+        if self.n_seen <= self.grace:
+            return
         raw = min(raw, self.cap)
         self._recent.append(raw)
         self._mean.update(raw)

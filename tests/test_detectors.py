@@ -13,7 +13,7 @@ import pytest
 from models.checkpoint import FORMAT, checkpoint_label, dump_detector, load_detector
 from models.detector import SensorDetector
 from models.likelihood import AnomalyLikelihood
-from models.registry import DETECTORS, detector_for
+from models.registry import DETECTORS, KIND_WARMUP, detector_for
 from models.seasonal import DailyProfile
 from models.seasonal_zscore import SeasonalZScore
 from models.tail import GaussianTail
@@ -170,8 +170,58 @@ def test_tail_and_unchanged_calibrations() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_kind_warms_up_for_a_day_of_its_readings(kind: str) -> None:
-    assert detector_for(kind).warmup == round(86400 / KINDS[kind].interval_seconds)
+def test_every_kind_warms_up_for_an_hour_of_readings_at_most(kind: str) -> None:
+    detector = detector_for(kind)
+    assert detector.warmup == KIND_WARMUP <= 60
+    if KINDS[kind].interval_seconds <= 60:
+        assert detector.warmup * KINDS[kind].interval_seconds <= 3600
+
+
+MINUTELY = sorted(kind for kind, spec in KINDS.items() if spec.interval_seconds == 60)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kind", MINUTELY)
+def test_a_fresh_detector_flags_an_obvious_spike_within_two_hours(kind: str, seed: int) -> None:
+    """A freshly started pipeline alerts: a jump of 20 standard deviations in a steady, noisy series
+    is flagged wherever it falls between the end of the warm-up and two hours of readings, and
+    nothing else is."""
+    spec = KINDS[kind]
+    level = spec.baseline if spec.baseline > 0 else abs(spec.daily_swing)
+    rng = random.Random(seed)
+    values = [level + rng.gauss(0.0, spec.noise) for _ in range(120)]
+    for at in (KIND_WARMUP, 75, 90, 119):
+        detector = detector_for(kind)
+        series = [*values[:at], level + 20 * spec.noise, *values[at + 1 :]]
+        verdicts = [detector.observe(value, START + timedelta(minutes=i)) for i, value in enumerate(series)]
+        assert [i for i, verdict in enumerate(verdicts) if verdict.anomalous] == [at], (at, seed)
+        assert not verdicts[at].warming_up
+
+
+def test_the_fading_zscore_averages_a_short_history_plainly() -> None:
+    model = FadingZScore(fading_factor=0.01)
+    values = [3.0, 5.0, 4.0, 8.0]
+    for value in values:
+        model.learn_one(value)
+    assert model.mean == pytest.approx(5.0)
+    assert model.var == pytest.approx(sum((v - 5.0) ** 2 for v in values) / len(values))
+    for _ in range(1000):
+        model.learn_one(100.0)
+    assert model.mean == pytest.approx(100.0, abs=0.01)  # past 1 / fading_factor values, it fades
+
+
+def test_the_likelihood_neither_judges_nor_learns_its_grace() -> None:
+    likelihood, without = AnomalyLikelihood(window=3, grace=2), AnomalyLikelihood(window=3)
+    assert likelihood.score_one(50.0) == 0.0
+    for raw in [0.0, 0.0]:  # the scores of a model's own grace
+        likelihood.learn_one(raw)
+    for raw in [1.0, 1.2, 0.8] * 10:
+        likelihood.learn_one(raw)
+        without.learn_one(raw)
+    assert [likelihood.score_one(raw) for raw in (1.0, 20.0)] == [
+        without.score_one(raw) for raw in (1.0, 20.0)
+    ]
+    assert likelihood.score_one(1.0) < 0.9 < 0.9999 < likelihood.score_one(20.0)
 
 
 def test_an_unknown_kind_gets_the_generic_detector() -> None:
