@@ -42,7 +42,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--duration", default=60.0, show_default=True, help="Seconds of simulated city.")
+@click.option(
+    "--duration",
+    default=150.0,
+    show_default=True,
+    help="Seconds of simulated city (the default plays about 75 minutes of event time: past the"
+    " detectors' warm-up of 60 readings).",
+)
 @click.option("--rate", default=3000.0, show_default=True, help="Readings per second sent.")
 @click.option(
     "--malformed-rate",
