@@ -39,8 +39,8 @@ class DetectorCheckpoints:
         self._partition_of: dict[str, int] = {}
         self._dirty: set[str] = set()
         self.ready = asyncio.Event()
-        """Cleared while a rebalance moves partitions; scoring waits for it."""
-        self.ready.set()
+        """Set once the detectors of the partitions assigned are restored, cleared while a
+        rebalance moves partitions: scoring waits for it."""
 
     def partition_of(self, sensor_id: str) -> int:
         return self._partition_of[sensor_id]
