@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -96,6 +97,26 @@ async def _health_episodes(settings: Settings, since: dict[TopicPartition, int])
     return Counter(e.problem.value for e in events if e.status == "open" or e.problem is Problem.GAP)
 
 
+def for_one_run(settings: Settings, started: datetime) -> Settings:
+    """The settings of one run: topics and a consumer group of its own, named after its start.
+
+    The simulator plays the last hour or so of event time and numbers every sensor's readings
+    from 1; a second run on shared topics would meet the first run's sensor states, which would
+    rightly take its readings for duplicates. A topic prefix chosen by the user is kept.
+
+    >>> from datetime import UTC
+    >>> one = for_one_run(Settings(), datetime(2026, 11, 29, 4, 30, tzinfo=UTC))
+    >>> one.topic("readings.raw"), one.app_id
+    ('run-20261129T043000.readings.raw', 'openlab-run-20261129T043000')
+    >>> for_one_run(Settings(topic_prefix="mine."), datetime.now(UTC)).topic_prefix
+    'mine.'
+    """
+    if settings.topic_prefix:
+        return settings
+    run = f"run-{started.astimezone(UTC):%Y%m%dT%H%M%S}"
+    return settings.model_copy(update={"topic_prefix": f"{run}.", "app_id": f"{settings.app_id}-{run}"})
+
+
 async def run_city(
     settings: Settings,
     *,
@@ -110,6 +131,8 @@ async def run_city(
 ) -> Summary:
     """Run ``workers`` worker processes and the simulated city on a running stack, wait for
     them to drain, count."""
+    settings = for_one_run(settings, datetime.now(UTC))
+    console.print(f"topics: {settings.topic_prefix}*, consumer group {settings.app_id}")
     names = TopicNames.of(settings)
     await ensure_topics(settings)
     registry = load_city(settings)
