@@ -185,7 +185,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             counters.count_health(item.problem.value, item.status)
 
     async def score_batch(batch: list[Any]) -> None:
-        await checkpoints.ready.wait()
+        await checkpoints.follow_assignment()
         scored: list[Record] = []
         rejected: list[tuple[Any, Rejection]] = []
         anomalous = 0
@@ -270,27 +270,12 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     def scored_partitions(tps: Any) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == names.clean}
 
-    # A rebalance: save and forget the detectors of partitions given up, restore those of
-    # partitions taken over, and score nothing in between. Faust crashes the worker on an
-    # exception in these handlers, so a failure is logged and the sensors start afresh.
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def give_up(app: faust.App, revoked: Any, **_: Any) -> None:
-        checkpoints.ready.clear()
-        try:
-            await checkpoints.release(scored_partitions(revoked))
-        except Exception:
-            log.exception("saving the detectors of revoked partitions failed")
-
+    # A rebalance only records the partitions this worker now scores: Faust runs these
+    # handlers in the middle of its rebalance, where Kafka I/O of our own stalls it. The score
+    # agent saves, forgets and restores detectors accordingly before its next batch.
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def take_over(app: faust.App, assigned: Any, **_: Any) -> None:
-        try:
-            owned = {checkpoints.partition_of(s) for s in checkpoints.detectors}
-            restored = await checkpoints.restore(scored_partitions(assigned) - owned)
-            log.info("restored %d detectors from their checkpoints", restored)
-        except Exception:
-            log.exception("restoring detectors failed; their sensors start afresh")
-        finally:
-            checkpoints.ready.set()
+    async def assigned(app: faust.App, assigned: Any, **_: Any) -> None:
+        checkpoints.assign({tp.partition for tp in assigned if tp.topic == names.clean})
 
     if settings.worker_web_port > 0:
 

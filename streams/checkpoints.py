@@ -2,15 +2,14 @@
 
 ``detectors.checkpoints`` is keyed by ``sensor_id`` and partitioned like the reading topics, so
 partition *p* of it holds the detectors of the sensors whose readings arrive on partition *p*.
-A worker saves the detectors that learnt something every ``OPENLAB_CHECKPOINT_SECONDS`` and
-those of partitions it gives up in a rebalance; it restores the detectors of partitions it is
-given before it scores their readings. A checkpoint that cannot be read (damaged, or of another
+A worker saves the detectors that learnt something every ``OPENLAB_CHECKPOINT_SECONDS``; after
+a rebalance, before it scores again, it saves and forgets the detectors of partitions it gave up
+and restores those of partitions it was given. A checkpoint that cannot be read (damaged, or of another
 detector version) is logged and its sensor starts a fresh detector: never a crash.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -38,12 +37,31 @@ class DetectorCheckpoints:
         self.detectors: dict[str, SensorDetector] = {}
         self._partition_of: dict[str, int] = {}
         self._dirty: set[str] = set()
-        self.ready = asyncio.Event()
-        """Set once the detectors of the partitions assigned are restored, cleared while a
-        rebalance moves partitions: scoring waits for it."""
+        self._owned: frozenset[int] = frozenset()
+        self._assigned: frozenset[int] = frozenset()
 
-    def partition_of(self, sensor_id: str) -> int:
-        return self._partition_of[sensor_id]
+    def assign(self, partitions: set[int]) -> None:
+        """Record the partitions this worker scores from now on (its whole assignment)."""
+        self._assigned = frozenset(partitions)
+
+    async def follow_assignment(self) -> None:
+        """Save and forget the detectors of partitions given up, restore those of partitions
+        taken over. A failure is logged and the sensors concerned start afresh."""
+        assigned = self._assigned
+        if assigned == self._owned:
+            return
+        gone, new = self._owned - assigned, assigned - self._owned
+        self._owned = assigned
+        try:
+            if gone:
+                await self.release(set(gone))
+            if new:
+                restored = await self.restore(set(new))
+                log.info(
+                    "restored %d detectors of partitions %s from their checkpoints", restored, sorted(new)
+                )
+        except Exception:
+            log.exception("following the new assignment failed; the sensors concerned start afresh")
 
     def detector(self, reading: Reading, partition: int) -> SensorDetector:
         """The detector of the sensor of ``reading`` (which is about to learn it)."""

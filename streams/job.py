@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -26,6 +27,7 @@ from streams.topics import (
     consumer_lag,
     end_offsets,
     ensure_topics,
+    group_state,
     read_values,
     record_counts,
 )
@@ -117,6 +119,20 @@ def for_one_run(settings: Settings, started: datetime) -> Settings:
     return settings.model_copy(update={"topic_prefix": f"{run}.", "app_id": f"{settings.app_id}-{run}"})
 
 
+async def _until_group_is_stable(
+    settings: Settings, workers: int, processes: list[subprocess.Popen[bytes]], seconds: float = 120.0
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for number, process in enumerate(processes):
+            if process.poll() is not None:
+                raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
+        if await group_state(settings, settings.app_id) == ("Stable", workers):
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the {workers} workers did not form a stable consumer group in {seconds:.0f} s")
+
+
 async def run_city(
     settings: Settings,
     *,
@@ -131,8 +147,14 @@ async def run_city(
 ) -> Summary:
     """Run ``workers`` worker processes and the simulated city on a running stack, wait for
     them to drain, count."""
-    settings = for_one_run(settings, datetime.now(UTC))
-    console.print(f"topics: {settings.topic_prefix}*, consumer group {settings.app_id}")
+    started = datetime.now(UTC)
+    settings = for_one_run(settings, started)
+    # The simulator's seed also sets each sensor's phase: one of the run's own keeps its readings
+    # off the instants of earlier runs, whose points this run's would otherwise overwrite.
+    seed = settings.seed * 10**16 + (started - datetime(2000, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    console.print(
+        f"topics: {settings.topic_prefix}*, consumer group {settings.app_id}, simulator seed {seed}"
+    )
     names = TopicNames.of(settings)
     await ensure_topics(settings)
     registry = load_city(settings)
@@ -142,7 +164,7 @@ async def run_city(
     quality_before = await end_offsets(settings, (names.quality,))
     # Event time runs faster than the clock and ends now, so the run's readings are stamped in the
     # recent past, where earlier runs' points may lie: count this run's as the growth there.
-    simulator = CitySimulator(registry, seed=settings.seed, anomaly_rate=anomaly_rate)
+    simulator = CitySimulator(registry, seed=seed, anomaly_rate=anomaly_rate)
     plan = plan_feed(simulator, duration=duration, rate=rate)
     since = f"time >= '{plan.earliest.isoformat()}'"
     points_before = await count_points(settings, since)
@@ -155,6 +177,10 @@ async def run_city(
         own = settings.model_copy(update={"worker_web_port": port})
         processes.append(start_worker(own, log))
         console.print(f"worker {number}: pid {processes[-1].pid}, log {log}")
+    # Feed only once every worker has its partitions: faust-streaming drops (and commits) an
+    # event it fetched before a rebalance (faust-streaming/faust#221), so a group still
+    # forming while readings flow can lose one.
+    await _until_group_is_stable(settings, workers, processes)
     feed = FeedStats()
     clock = time.monotonic()
     try:

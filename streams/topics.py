@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +79,29 @@ async def ensure_topics(settings: Settings) -> list[str]:
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
+            await _wait_for_leaders(admin, [topic.name for topic in wanted])
         return [topic.name for topic in wanted]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], seconds: float = 30.0) -> None:
+    """Return once every partition of ``topics`` has a leader. A consumer group that forms
+    before then is assigned none of their partitions, and waits for its next metadata refresh
+    (five minutes) to be given work."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        described = await admin.describe_topics(topics)
+        if all(
+            topic["error_code"] == 0
+            and topic["partitions"]
+            and all(partition["leader"] >= 0 for partition in topic["partitions"])
+            for topic in described
+        ):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics without leaders after {seconds:.0f} s: {', '.join(topics)}")
+        await asyncio.sleep(0.2)
 
 
 async def end_offsets(settings: Settings, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
@@ -183,3 +204,16 @@ async def read_values(
 ) -> list[bytes]:
     """The values of :func:`read_records`, without tombstones."""
     return [value for _, _, value in await read_records(settings, topic, since) if value is not None]
+
+
+async def group_state(settings: Settings, group: str) -> tuple[str, int]:
+    """The state of consumer group ``group`` (``Stable``, ``PreparingRebalance``, ``Empty``,
+    ...) and how many members it has."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    (described,) = response.to_object()["groups"]
+    return str(described["state"]), len(described["members"])
