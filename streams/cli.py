@@ -15,6 +15,7 @@ from streams import stack
 from streams.evaluate_cli import evaluate
 from streams.http_ingest import ingest
 from streams.mqtt_gateway import mqtt_gateway_command
+from streams.owners_cli import owners
 from streams.replay import replay
 from streams.settings import Settings
 from streams.sites_cli import sites
@@ -204,6 +205,5 @@ def status() -> None:
     console.print(table)
 
 
-for command in (sites, replay, ingest, mqtt_gateway_command):
+for command in (sites, replay, ingest, mqtt_gateway_command, evaluate, owners):
     main.add_command(command)
-main.add_command(evaluate)

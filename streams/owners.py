@@ -1,0 +1,149 @@
+"""Site owners on the broker: a SCRAM login and ACLs that let each read its own alarms, nothing else.
+
+An owner ``owner-007`` gets the SCRAM-SHA-512 credential ``owner-007``, READ and DESCRIBE on its
+topic ``alerts.owner.owner-007`` (one topic, named exactly: a prefix ACL on it would also cover
+``owner-0070``) and READ on the consumer groups whose id starts ``owner.owner-007.``. Nothing
+else: not ``alerts``, not another owner's topic, not a reading topic. The pipeline itself uses
+the PLAINTEXT listener; owners connect to the SASL_PLAINTEXT one (``OPENLAB_KAFKA_SASL_PORT``).
+
+ACLs and credentials go through confluent-kafka's AdminClient (librdkafka), a maintained client
+that speaks Kafka's CreateAcls, DeleteAcls and AlterUserScramCredentials.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from streams.settings import Settings
+
+OWNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""What an owner id may be: it names a Kafka user, a topic and a group prefix."""
+
+SCRAM_ITERATIONS = 8192
+
+
+class OwnerError(Exception):
+    """An owner id that cannot be used, or the broker refusing an owner operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerAccess:
+    """What an owner may use on the broker, and how it connects."""
+
+    owner_id: str
+    topic: str
+    group_prefix: str
+    bootstrap_servers: str
+
+    @classmethod
+    def of(cls, settings: Settings, owner_id: str) -> OwnerAccess:
+        """The access of ``owner_id`` (checked for the characters a Kafka user and topic take).
+
+        >>> OwnerAccess.of(Settings(topic_prefix="t."), "owner-007").topic
+        't.alerts.owner.owner-007'
+        >>> OwnerAccess.of(Settings(), "a b")
+        Traceback (most recent call last):
+        ...
+        streams.owners.OwnerError: owner id 'a b' must be 1-64 letters, digits, '_' or '-'
+        """
+        if not OWNER_ID.match(owner_id):
+            raise OwnerError(f"owner id {owner_id!r} must be 1-64 letters, digits, '_' or '-'")
+        return cls(
+            owner_id=owner_id,
+            topic=settings.topic(f"alerts.owner.{owner_id}"),
+            group_prefix=f"owner.{owner_id}.",
+            bootstrap_servers=f"{settings.kafka_host}:{settings.kafka_sasl_port}",
+        )
+
+    @property
+    def principal(self) -> str:
+        return f"User:{self.owner_id}"
+
+    def acls(self) -> list[AclBinding]:
+        def allow(
+            kind: ResourceType, name: str, pattern: ResourcePatternType, operation: AclOperation
+        ) -> AclBinding:
+            return AclBinding(kind, name, pattern, self.principal, "*", operation, AclPermissionType.ALLOW)
+
+        return [
+            allow(ResourceType.TOPIC, self.topic, ResourcePatternType.LITERAL, AclOperation.READ),
+            allow(ResourceType.TOPIC, self.topic, ResourcePatternType.LITERAL, AclOperation.DESCRIBE),
+            allow(ResourceType.GROUP, self.group_prefix, ResourcePatternType.PREFIXED, AclOperation.READ),
+        ]
+
+
+def _admin(settings: Settings) -> AdminClient:
+    # The PLAINTEXT listener: the pipeline's own, whose (anonymous) user is a super user.
+    return AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+
+
+def _wait(futures: Mapping[Any, Future[Any]], ignore: frozenset[int] = frozenset()) -> None:
+    for future in futures.values():
+        try:
+            future.result()
+        except KafkaException as error:
+            kafka_error: KafkaError = error.args[0]
+            if kafka_error.code() not in ignore:
+                raise OwnerError(f"the broker refused: {kafka_error.str()}") from None
+
+
+def grant(settings: Settings, owner_id: str, password: str) -> OwnerAccess:
+    """Create (or reset) ``owner_id``'s login with ``password``, its alarm topic if missing,
+    and its ACLs. Running it again changes nothing but the password."""
+    access = OwnerAccess.of(settings, owner_id)
+    if not password:
+        raise OwnerError("an owner's password cannot be empty")
+    admin = _admin(settings)
+    credential = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    _wait(
+        admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(owner_id, credential, password.encode())]
+        )
+    )
+    topic = NewTopic(access.topic, settings.partitions, settings.replication_factor)
+    _wait(admin.create_topics([topic]), ignore=frozenset({KafkaError.TOPIC_ALREADY_EXISTS}))
+    _wait(admin.create_acls(access.acls()))
+    return access
+
+
+def revoke(settings: Settings, owner_id: str) -> OwnerAccess:
+    """Remove every ACL of ``owner_id`` and its login; its topic and alarms stay."""
+    access = OwnerAccess.of(settings, owner_id)
+    admin = _admin(settings)
+    # None matches any resource name and host (the stubs say str).
+    every = AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        access.principal,
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    _wait(admin.delete_acls([every]))
+    deletion = UserScramCredentialDeletion(owner_id, ScramMechanism.SCRAM_SHA_512)
+    _wait(
+        admin.alter_user_scram_credentials([deletion]),
+        ignore=frozenset({KafkaError.RESOURCE_NOT_FOUND}),
+    )
+    return access
