@@ -119,6 +119,11 @@ class Settings(BaseSettings):
             stale_intervals=self.stale_intervals,
         )
 
+    # A site owner's alarm subscription (openlab alerts subscribe)
+    owner_id: str = Field("", description="The owner whose alarms `openlab alerts subscribe` follows.")
+    owner_password: str = Field("", description="That owner's SCRAM password (from `openlab owners grant`).")
+    webhook_secret: str = Field("", description="Shared secret of the webhook's HMAC-SHA256 signature.")
+
     # HTTP ingest (openlab ingest)
     ingest_host: str = Field("127.0.0.1", description="Address the HTTP ingest server listens on.")
     ingest_port: int = Field(8089, ge=0, le=65535, description="Port of the HTTP ingest server.")
