@@ -42,3 +42,21 @@ SINK = "sink"
 
 SINK_TAGS = ("worker",)
 SINK_FIELDS = ("batches", "points", "retries", "write_seconds")
+
+ALARM = "alarm"
+"""One point per alarm event (opened, escalated, acknowledged, cleared), at the event time of
+the change."""
+
+ALARM_TAGS = ("sensor_id", "site_id", "kind", "district", "owner_id", "severity")
+ALARM_FIELDS = (
+    "alarm_id",
+    "change",
+    "state",
+    "sequence",
+    "active",
+    "flapping",
+    "probability",
+    "score",
+    "value",
+    "summary",
+)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
+from streams.operators import command
 from streams.owners import OwnerAccess, OwnerError
 from streams.settings import Settings
 from streams.subscriber import Filter, Webhook, subscribe
@@ -16,7 +17,7 @@ from streams.subscriber import Filter, Webhook, subscribe
 
 @click.group()
 def alerts() -> None:
-    """Alarms: follow an owner's, forward them to a webhook."""
+    """Alarms: follow an owner's, forward them to a webhook; acknowledge or clear one."""
 
 
 def _show(alarm: dict[str, Any]) -> None:
@@ -64,3 +65,27 @@ def subscribe_command(
     target = Webhook(webhook, settings.webhook_secret) if webhook else None
     click.echo(f"following {access.topic} as {owner_id} (subscription {name})", err=True)
     asyncio.run(subscribe(settings, access, password, name=name, only=only, show=_show, webhook=target))
+
+
+def _operate(action: Literal["acknowledge", "clear"], alarm_id: str, by: str) -> None:
+    try:
+        alarm = asyncio.run(command(Settings(), action, alarm_id, by))
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{action} sent for {alarm_id} ({alarm.sensor_id} at {alarm.site_id}, now {alarm.state})")
+
+
+@alerts.command("ack")
+@click.argument("alarm_id")
+@click.option("--by", default="operator", show_default=True, help="Who acknowledges.")
+def ack_command(alarm_id: str, by: str) -> None:
+    """Acknowledge ALARM_ID: its owner and the dashboards see that someone is on it."""
+    _operate("acknowledge", alarm_id, by)
+
+
+@alerts.command("clear")
+@click.argument("alarm_id")
+@click.option("--by", default="operator", show_default=True, help="Who clears.")
+def clear_command(alarm_id: str, by: str) -> None:
+    """Clear ALARM_ID by hand (it also clears itself after enough normal readings)."""
+    _operate("clear", alarm_id, by)

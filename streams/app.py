@@ -23,20 +23,22 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
+from models.alarms import Alarm, AlarmRules, SensorAlarms
 from models.scoring import ScoredReading, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
 from sensors.health import HealthEvent, SensorState
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
-from streams.influx import InfluxWriter, Refused, health_line, reading_line
+from streams.influx import InfluxWriter, Refused, alarm_line, health_line, reading_line
 from streams.metrics import PipelineCounters
+from streams.operators import OperatorCommand
 from streams.publisher import Publisher, Record
 from streams.schema import ModelSchema
 from streams.settings import Settings
@@ -68,9 +70,12 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     clean_topic = app.topic(names.clean, schema=ModelSchema(Reading))
     scored_topic = app.topic(names.scored, schema=ModelSchema(ScoredReading))
     quality_topic = app.topic(names.quality, schema=ModelSchema(HealthEvent))
+    commands_topic = app.topic(names.commands, schema=ModelSchema(OperatorCommand))
     # Values are SensorState objects while this worker uses them and JSON once recovered from
     # the changelog, which the cleaning stage writes itself (see clean_batch).
     sensor_states = app.Table("sensor-states", partitions=settings.partitions)  # keys, values: JSON
+    sensor_alarms = app.Table("sensor-alarms", partitions=settings.partitions)  # keys, values: JSON
+    alarm_rules = AlarmRules()
     cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
     rules = settings.health_rules()
     clocks: dict[int, datetime] = {}
@@ -166,11 +171,9 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             health.append(stale)
         # The changelog is stored with the outputs, before the batch is acknowledged: the table
         # a restarted worker recovers has seen at least everything that was committed.
-        changelog: dict[int, list[Record]] = defaultdict(list)
-        for sensor_id, state in changed.items():
-            changelog[state.partition].append(
-                (json.dumps(sensor_id).encode(), json.dumps(state.to_dict()).encode())
-            )
+        changelog = _changelog(
+            (sensor_id, state.partition, state.to_dict()) for sensor_id, state in changed.items()
+        )
         await asyncio.gather(
             publisher.publish(names.clean, passed),
             publisher.publish(
@@ -227,6 +230,72 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     async def health_batch(batch: list[Any]) -> None:
         await write_points(batch, "health", health_line)
 
+    def alarms_of(sensor_id: str) -> SensorAlarms:
+        stored = sensor_alarms.data.get(sensor_id)
+        if isinstance(stored, SensorAlarms):
+            return stored
+        state = None if stored is None else SensorAlarms.from_dict(stored, alarm_rules)
+        if stored is not None and state is None:
+            log.warning("unreadable alarm state of sensor %s; it starts afresh", sensor_id)
+        state = state or SensorAlarms(sensor_id, alarm_rules)
+        sensor_alarms.data[sensor_id] = state
+        return state
+
+    async def raise_alarms(alarms: list[Alarm], changed: dict[str, tuple[int, SensorAlarms]]) -> None:
+        """Publish alarm events to ``alerts`` and to their owners' topics, write them to InfluxDB,
+        and store the changed alarm states, all before the batch is acknowledged."""
+        by_owner: dict[str, list[Record]] = defaultdict(list)
+        every: list[Record] = []
+        for alarm in alarms:
+            record = (alarm.site_id.encode(), alarm.model_dump_json().encode())
+            every.append(record)
+            by_owner[alarm.owner_id].append(record)
+            counters.count("alarm", alarm.change.value, alarm.severity.value)
+        changelog = _changelog(
+            (sensor, partition, state.to_dict()) for sensor, (partition, state) in changed.items()
+        )
+        await asyncio.gather(
+            publisher.publish(names.alerts, every),
+            *(publisher.publish(names.owner(owner), records) for owner, records in by_owner.items()),
+            publisher.publish_to_partitions(sensor_alarms.changelog_topic.get_topic_name(), changelog),
+        )
+        if alarms:
+            await writer.write([alarm_line(alarm) for alarm in alarms])
+
+    async def alarm_batch(batch: list[Any]) -> None:
+        alarms: list[Alarm] = []
+        changed: dict[str, tuple[int, SensorAlarms]] = {}
+        for event in batch:
+            scored = event.value
+            site = None if isinstance(scored, Rejection) else registry.site(scored.site_id)
+            if site is None:
+                continue  # the sink dead-letters what it cannot read
+            state = alarms_of(scored.sensor_id)
+            alarms.extend(state.observe(scored, site))
+            changed[scored.sensor_id] = (event.message.partition, state)
+        await raise_alarms(alarms, changed)
+
+    async def command_batch(batch: list[Any]) -> None:
+        alarms: list[Alarm] = []
+        changed: dict[str, tuple[int, SensorAlarms]] = {}
+        rejected: list[tuple[Any, Rejection]] = []
+        for event in batch:
+            command = event.value
+            if isinstance(command, Rejection):
+                rejected.append((event, command))
+                continue
+            state = alarms_of(command.sensor_id)
+            act = state.acknowledge if command.action == "acknowledge" else state.clear
+            alarm = act(command.alarm_id, command.at)
+            if alarm is None:
+                detail = f"sensor {command.sensor_id} has no alarm {command.alarm_id} to {command.action}"
+                rejected.append((event, Rejection(Reason.SCHEMA, detail)))
+                continue
+            alarms.append(alarm)
+            changed[command.sensor_id] = (event.message.partition, state)
+        await raise_alarms(alarms, changed)
+        await reject(rejected, "operator")
+
     # take_events() acknowledges a batch only after the body returns, and each step returns
     # only once Kafka (or InfluxDB) has acknowledged its output: so offsets are committed only
     # for events whose results are safely stored.
@@ -249,6 +318,17 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     async def health(stream: Any) -> None:
         async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
             await guarded(batch, "health", health_batch)
+
+    # One consumer of readings.scored beside the sink: Faust hands each event to both.
+    @app.agent(scored_topic, name="alarm")
+    async def alarm(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await guarded(batch, "alarm", alarm_batch)
+
+    @app.agent(commands_topic, name="operator")
+    async def operator(stream: Any) -> None:
+        async for batch in stream.take_events(100, within=settings.batch_seconds):
+            await guarded(batch, "operator", command_batch)
 
     @app.timer(interval=settings.metrics_seconds)  # type: ignore[untyped-decorator]
     async def report() -> None:
@@ -290,6 +370,15 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
 
 
 _DAWN = datetime.min.replace(tzinfo=UTC)
+
+
+def _changelog(states: Iterable[tuple[str, int, dict[str, Any]]]) -> dict[int, list[Record]]:
+    """A table's changelog records (JSON key and value, as Faust reads them back), by the
+    partition of the events that changed them."""
+    records: dict[int, list[Record]] = defaultdict(list)
+    for key, partition, value in states:
+        records[partition].append((json.dumps(key).encode(), json.dumps(value).encode()))
+    return records
 
 
 def _closing(

@@ -14,6 +14,7 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
+from models.alarms import Alarm
 from models.scoring import ScoredReading
 from sensors import measurements
 from sensors.health import HealthEvent
@@ -72,6 +73,29 @@ def health_line(event: HealthEvent, registry: SiteRegistry) -> str:
         f"{measurements.SENSOR_HEALTH},sensor_id={_tag(event.sensor_id)},site_id={_tag(event.site_id)},"
         f"kind={_tag(event.kind)},district={_tag(district)},problem={event.problem.value} "
         f"{','.join(fields)} {nanos}"
+    )
+
+
+def alarm_line(alarm: Alarm) -> str:
+    """The line-protocol point of one alarm event, at the event time of its change: a replayed
+    event overwrites itself."""
+    fields = [
+        f"alarm_id={_string_field(alarm.alarm_id)}",
+        f"change={_string_field(alarm.change.value)}",
+        f"state={_string_field(alarm.state.value)}",
+        f"sequence={alarm.sequence}i",
+        f"active={'true' if alarm.state.active else 'false'}",
+        f"flapping={'true' if alarm.flapping else 'false'}",
+        f"probability={alarm.probability!r}",
+        f"score={alarm.score!r}",
+        f"value={alarm.value!r}",
+        f"summary={_string_field(alarm.summary)}",
+    ]
+    nanos = (alarm.updated_at - _EPOCH) // _MICROSECOND * 1000
+    return (
+        f"{measurements.ALARM},sensor_id={_tag(alarm.sensor_id)},site_id={_tag(alarm.site_id)},"
+        f"kind={_tag(alarm.kind)},district={_tag(alarm.district)},owner_id={_tag(alarm.owner_id)},"
+        f"severity={alarm.severity.value} {','.join(fields)} {nanos}"
     )
 
 

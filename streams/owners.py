@@ -35,6 +35,7 @@ from confluent_kafka.admin import (
 )
 
 from streams.settings import Settings
+from streams.topics import TopicNames
 
 OWNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What an owner id may be: it names a Kafka user, a topic and a group prefix."""
@@ -70,7 +71,7 @@ class OwnerAccess:
             raise OwnerError(f"owner id {owner_id!r} must be 1-64 letters, digits, '_' or '-'")
         return cls(
             owner_id=owner_id,
-            topic=settings.topic(f"alerts.owner.{owner_id}"),
+            topic=TopicNames.of(settings).owner(owner_id),
             group_prefix=f"owner.{owner_id}.",
             bootstrap_servers=f"{settings.kafka_host}:{settings.kafka_sasl_port}",
         )

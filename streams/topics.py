@@ -29,6 +29,8 @@ class TopicNames:
     """Sensor health episodes (key = sensor_id, value = HealthEvent JSON)."""
     checkpoints: str
     """Detector checkpoints, compacted (key = sensor_id, value = models.checkpoint bytes)."""
+    commands: str
+    """Operators' acknowledgements and clearances of alarms (key = sensor_id)."""
     alerts: str
     labels: str
     """Ground truth of the simulator's injected anomalies (key = sensor_id, value = Label JSON)."""
@@ -42,9 +44,14 @@ class TopicNames:
             deadletter=settings.topic("readings.deadletter"),
             quality=settings.topic("quality"),
             checkpoints=settings.topic("detectors.checkpoints"),
+            commands=settings.topic("alerts.commands"),
             alerts=settings.topic("alerts"),
             labels=settings.topic("labels"),
         )
+
+    def owner(self, owner_id: str) -> str:
+        """The alarm topic of one site owner (key = site_id), which only that owner may read."""
+        return f"{self.alerts}.owner.{owner_id}"
 
     def all(self) -> tuple[str, ...]:
         return (
@@ -54,6 +61,7 @@ class TopicNames:
             self.deadletter,
             self.quality,
             self.checkpoints,
+            self.commands,
             self.alerts,
             self.labels,
         )
