@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import click
 
+from bench.alarm_latency import alarm_latency, one_hop
 from bench.produce import prebuilt_messages, raw_producer, simulator_feed
 from bench.stages import stage_costs
 from bench.throughput import fill_raw, isolated, passthrough, pipeline
@@ -91,11 +92,30 @@ def produce(seconds: float) -> None:
     )
 
 
+@main.command()
+@click.option("--trials", default=20, show_default=True, help="Sensors, each opening one alarm.")
+def alarms(trials: int) -> None:
+    """Time from an anomalous reading entering readings.raw to its alarm on the owner's topic."""
+    settings = Settings()
+    with local_stack(settings):
+        run = isolated(settings).model_copy(update={"sites": 300})
+        ours = asyncio.run(alarm_latency(run, settings.run_dir / "bench-alarms-worker.log", trials))
+        baseline = asyncio.run(one_hop(isolated(settings), trials))
+    click.echo(f"latency over {trials} alarms (ms):")
+    click.echo(f"  {'':<46} {'median':>8} {'p99':>8}")
+    for name, figures in (
+        ("one Kafka hop (produce to consume)", baseline),
+        ("reading in to owner's alarm", ours),
+    ):
+        click.echo(f"  {name:<46} {figures.median * 1000:8.1f} {figures.p99 * 1000:8.1f}")
+    click.echo(f"  {'ratio (median)':<46} {ours.median / baseline.median:8.1f}")
+
+
 @main.command(name="all")
 @click.pass_context
 def run_all(context: click.Context) -> None:
     """Every benchmark above with its defaults."""
-    for command in (stages, pipeline_command, produce):
+    for command in (stages, pipeline_command, produce, alarms):
         context.invoke(command)
 
 

@@ -1,0 +1,141 @@
+"""Time from an anomalous reading entering ``readings.raw`` to its alarm on the owner's topic.
+
+A worker runs on its own topics; sensors of one kind first get a warm-up of normal readings,
+then, one sensor at a time, the anomalous readings that open an alarm (``open_after`` of them,
+the last one timed from its send). The baseline, measured in the same run, is one Kafka hop: a
+record produced to a topic until a consumer already waiting on it receives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+
+from models.alarms import Alarm, AlarmChange, AlarmRules
+from sensors.reading import Reading
+from streams.city import load_city
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.stack import create_database
+from streams.topics import TopicNames, consumer_lag, ensure_topics, group_state
+from streams.worker import start_worker, stop_worker
+
+WARMUP = 80
+
+
+@dataclass(frozen=True)
+class Latencies:
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def _reading(sensor_id: str, site_id: str, minute: int, value: float, start: datetime) -> Reading:
+    return Reading(
+        sensor_id=sensor_id,
+        site_id=site_id,
+        kind="air_pm25",
+        value=value,
+        unit="ug/m3",
+        observed_at=start + timedelta(minutes=minute),
+        seq=minute + 1,
+    )
+
+
+async def _listener(settings: Settings, pattern: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="latest", enable_auto_commit=False
+    )
+    await consumer.start()
+    consumer.subscribe(pattern=pattern)
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=200)
+    return consumer
+
+
+async def alarm_latency(settings: Settings, log: Path, trials: int) -> Latencies:
+    """Median and p99 of reading-to-owner-alarm time over ``trials`` sensors."""
+    names = TopicNames.of(settings)
+    await ensure_topics(settings)
+    create_database(settings)
+    city = load_city(settings)
+    sensors = [(s.sensor_id, site.site_id) for site, s in city.sensors() if s.kind == "air_pm25"][:trials]
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+    worker = start_worker(settings, log)
+    publisher = Publisher(settings)
+    listener = await _listener(settings, re.escape(f"{names.alerts}.owner.") + ".*")
+    try:
+        while await group_state(settings, settings.app_id) != ("Stable", 1):
+            await asyncio.sleep(0.5)
+        warmup = [
+            _reading(sensor_id, site_id, minute, 20.0 + (minute * 7919 % 13) * 0.5, start)
+            for minute in range(WARMUP)
+            for sensor_id, site_id in sensors
+        ]
+        await publisher.publish(
+            names.raw, [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in warmup]
+        )
+        while await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored)) != 0:
+            await asyncio.sleep(0.5)
+        seconds = []
+        for sensor_id, site_id in sensors:
+            anomalous = [
+                _reading(sensor_id, site_id, WARMUP + n, 500.0, start) for n in range(AlarmRules().open_after)
+            ]
+            await publisher.publish(
+                names.raw, [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in anomalous[:-1]]
+            )
+            await asyncio.sleep(1.0)  # the readings before the one that opens the alarm are in
+            sent = time.perf_counter()
+            last = anomalous[-1]
+            await publisher.publish(names.raw, [(last.sensor_id.encode(), last.model_dump_json().encode())])
+            seconds.append(await _until_opened(listener, sensor_id) - sent)
+        return Latencies(seconds)
+    finally:
+        await listener.stop()
+        await publisher.stop()
+        stop_worker(worker)
+
+
+async def _until_opened(listener: AIOKafkaConsumer, sensor_id: str) -> float:
+    while True:
+        for records in (await listener.getmany(timeout_ms=100)).values():
+            for record in records:
+                alarm = Alarm.model_validate_json(record.value or b"")
+                if alarm.sensor_id == sensor_id and alarm.change is AlarmChange.OPENED:
+                    return time.perf_counter()
+
+
+async def one_hop(settings: Settings, trials: int) -> Latencies:
+    """Baseline: a record produced to a topic until a waiting consumer has it."""
+    topic = settings.topic("bench.hop")
+    publisher = Publisher(settings)
+    listener = await _listener(settings, re.escape(topic))
+    seconds = []
+    try:
+        for n in range(trials):
+            sent = time.perf_counter()
+            await publisher.publish(topic, [(b"k", str(n).encode())])
+            got = False
+            while not got:
+                for records in (await listener.getmany(timeout_ms=100)).values():
+                    got = got or any(r.value == str(n).encode() for r in records)
+            seconds.append(time.perf_counter() - sent)
+        return Latencies(seconds)
+    finally:
+        await listener.stop()
+        await publisher.stop()
