@@ -21,10 +21,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from models.alarms import Alarm, AlarmChange, AlarmRules
 from sensors.reading import Reading
 from streams.city import load_city
+from streams.job import until_group_is_stable
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack import create_database
-from streams.topics import TopicNames, consumer_lag, ensure_topics, group_state
+from streams.topics import TopicNames, consumer_lag, ensure_topics
 from streams.worker import start_worker, stop_worker
 
 WARMUP = 80
@@ -96,8 +97,7 @@ async def alarm_latency(settings: Settings, log: Path, trials: int) -> Latencies
     publisher = Publisher(settings)
     listener = await _listener(settings, owner_topics)
     try:
-        while await group_state(settings, settings.app_id) != ("Stable", 1):
-            await asyncio.sleep(0.5)
+        await until_group_is_stable(settings, 1, [worker])
         warmup = [
             _reading(sensor_id, site_id, minute, 20.0 + (minute * 7919 % 13) * 0.5, start)
             for minute in range(WARMUP)

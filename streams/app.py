@@ -25,7 +25,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
@@ -113,27 +113,18 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             await reject([(event, rejection) for event in batch], stage)
 
     def state_of(reading: Reading, partition: int) -> SensorState:
-        stored = sensor_states.data.get(reading.sensor_id)
-        if isinstance(stored, SensorState) and stored.partition == partition:
-            return stored
-        state = stored if isinstance(stored, SensorState) else None
-        if stored is not None and state is None:
-            state = SensorState.from_dict(stored)
-            if state is None:
-                log.warning("unreadable state of sensor %s; it starts afresh", reading.sensor_id)
+        state = _held(sensor_states, reading.sensor_id, SensorState, SensorState.from_dict)
         if state is None or state.partition != partition:
-            state = SensorState.of(reading, partition)
-        sensor_states.data[reading.sensor_id] = state
+            state = sensor_states.data[reading.sensor_id] = SensorState.of(reading, partition)
         return state
 
     def stale_sensors(partitions: set[int]) -> list[tuple[SensorState, HealthEvent]]:
         """Sensors of ``partitions`` (whose event time just moved) silent for too long."""
         found = []
-        for sensor_id, stored in list(sensor_states.data.items()):
-            state = stored if isinstance(stored, SensorState) else SensorState.from_dict(stored)
+        for sensor_id in list(sensor_states.data):
+            state = _held(sensor_states, sensor_id, SensorState, SensorState.from_dict)
             if state is None or state.partition not in partitions:
                 continue
-            sensor_states.data[sensor_id] = state
             event = state.check_stale(clocks[state.partition], rules)
             if event is not None:
                 found.append((state, event))
@@ -231,14 +222,11 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
         await write_points(batch, "health", health_line)
 
     def alarms_of(sensor_id: str) -> SensorAlarms:
-        stored = sensor_alarms.data.get(sensor_id)
-        if isinstance(stored, SensorAlarms):
-            return stored
-        state = None if stored is None else SensorAlarms.from_dict(stored, alarm_rules)
-        if stored is not None and state is None:
-            log.warning("unreadable alarm state of sensor %s; it starts afresh", sensor_id)
-        state = state or SensorAlarms(sensor_id, alarm_rules)
-        sensor_alarms.data[sensor_id] = state
+        state = _held(
+            sensor_alarms, sensor_id, SensorAlarms, lambda d: SensorAlarms.from_dict(d, alarm_rules)
+        )
+        if state is None:
+            state = sensor_alarms.data[sensor_id] = SensorAlarms(sensor_id, alarm_rules)
         return state
 
     async def raise_alarms(alarms: list[Alarm], changed: dict[str, tuple[int, SensorAlarms]]) -> None:
@@ -299,40 +287,31 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     # take_events() acknowledges a batch only after the body returns, and each step returns
     # only once Kafka (or InfluxDB) has acknowledged its output: so offsets are committed only
     # for events whose results are safely stored.
-    @app.agent(raw, name="clean")
-    async def clean(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await guarded(batch, "clean", clean_batch)
+    def stage(
+        topic: Any, name: str, step: Callable[[list[Any]], Awaitable[None]], size: int, within: float
+    ) -> None:
+        async def agent(stream: Any) -> None:
+            async for batch in stream.take_events(size, within=within):
+                await guarded(batch, name, step)
 
-    @app.agent(clean_topic, name="score")
-    async def score(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await guarded(batch, "score", score_batch)
+        app.agent(topic, name=name)(agent)
 
-    @app.agent(scored_topic, name="sink")
-    async def sink(stream: Any) -> None:
-        async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
-            await guarded(batch, "sink", sink_batch)
+    size, within = settings.batch_size, settings.batch_seconds
+    sink_size, sink_within = settings.sink_batch_size, settings.sink_batch_seconds
+    stage(raw, "clean", clean_batch, size, within)
+    stage(clean_topic, "score", score_batch, size, within)
+    stage(scored_topic, "sink", sink_batch, sink_size, sink_within)
+    stage(quality_topic, "health", health_batch, sink_size, sink_within)
+    # A second consumer of readings.scored beside the sink: Faust hands each event to both.
+    stage(scored_topic, "alarm", alarm_batch, size, within)
+    stage(commands_topic, "operator", command_batch, 100, within)
 
-    @app.agent(quality_topic, name="health")
-    async def health(stream: Any) -> None:
-        async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
-            await guarded(batch, "health", health_batch)
-
-    # One consumer of readings.scored beside the sink: Faust hands each event to both.
-    @app.agent(scored_topic, name="alarm")
-    async def alarm(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await guarded(batch, "alarm", alarm_batch)
-
-    @app.agent(commands_topic, name="operator")
-    async def operator(stream: Any) -> None:
-        async for batch in stream.take_events(100, within=settings.batch_seconds):
-            await guarded(batch, "operator", command_batch)
+    def owned_partitions() -> int:
+        return sum(tp.topic == names.raw for tp in app.assignor.assigned_actives())
 
     @app.timer(interval=settings.metrics_seconds)  # type: ignore[untyped-decorator]
     async def report() -> None:
-        counters.active_partitions = sum(tp.topic == names.raw for tp in app.assignor.assigned_actives())
+        counters.active_partitions = owned_partitions()
         lines = counters.interval_lines(time.time_ns())
         if lines:
             try:
@@ -361,7 +340,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            counters.active_partitions = sum(tp.topic == names.raw for tp in app.assignor.assigned_actives())
+            counters.active_partitions = owned_partitions()
             # Prometheus's text format (aiohttp sets the charset itself).
             return web.bytes(counters.exposition(), content_type="text/plain")
 
@@ -370,6 +349,24 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
 
 
 _DAWN = datetime.min.replace(tzinfo=UTC)
+
+State = TypeVar("State")
+
+
+def _held(table: Any, key: str, kind: type[State], load: Callable[[Any], State | None]) -> State | None:
+    """The state of ``key`` in a table whose values are objects while this worker uses them and
+    JSON once recovered from the changelog (which is then loaded, and kept as an object). An
+    unreadable record is logged once and dropped: its sensor starts afresh."""
+    stored = table.data.get(key)
+    if stored is None or isinstance(stored, kind):
+        return stored
+    state = load(stored)
+    if state is None:
+        log.warning("unreadable record of sensor %s in table %s; it starts afresh", key, table.name)
+        del table.data[key]
+    else:
+        table.data[key] = state
+    return state
 
 
 def _changelog(states: Iterable[tuple[str, int, dict[str, Any]]]) -> dict[int, list[Record]]:

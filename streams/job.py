@@ -119,9 +119,11 @@ def for_one_run(settings: Settings, started: datetime) -> Settings:
     return settings.model_copy(update={"topic_prefix": f"{run}.", "app_id": f"{settings.app_id}-{run}"})
 
 
-async def _until_group_is_stable(
+async def until_group_is_stable(
     settings: Settings, workers: int, processes: list[subprocess.Popen[bytes]], seconds: float = 120.0
 ) -> None:
+    """Return once ``workers`` members form the app's consumer group, stable; raise if a worker
+    exits or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for number, process in enumerate(processes):
@@ -180,7 +182,7 @@ async def run_city(
     # Feed only once every worker has its partitions: faust-streaming drops (and commits) an
     # event it fetched before a rebalance (faust-streaming/faust#221), so a group still
     # forming while readings flow can lose one.
-    await _until_group_is_stable(settings, workers, processes)
+    await until_group_is_stable(settings, workers, processes)
     feed = FeedStats()
     clock = time.monotonic()
     try:
