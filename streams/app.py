@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import faust
 
-from models.alarms import Alarm, AlarmRules, SensorAlarms
+from models.alarms import Alarm, SensorAlarms
 from models.scoring import ScoredReading, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
 from sensors.health import HealthEvent, SensorState
@@ -75,7 +75,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     # the changelog, which the cleaning stage writes itself (see clean_batch).
     sensor_states = app.Table("sensor-states", partitions=settings.partitions)  # keys, values: JSON
     sensor_alarms = app.Table("sensor-alarms", partitions=settings.partitions)  # keys, values: JSON
-    alarm_rules = AlarmRules()
+    alarm_rules = settings.alarm_rules()
     cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
     rules = settings.health_rules()
     clocks: dict[int, datetime] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.alarms import AlarmRules
 from sensors.health import HealthRules
 
 
@@ -117,6 +118,31 @@ class Settings(BaseSettings):
             dedup_window=self.dedup_window,
             flatline_readings=self.flatline_readings,
             stale_intervals=self.stale_intervals,
+        )
+
+    # Alarms (the alarm agent's state machine)
+    alarm_open_after: int = Field(3, ge=1, description="Anomalous readings in a row that open an alarm.")
+    alarm_open_after_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Or: anomalous readings in a row spanning this many seconds of event time open one.",
+    )
+    alarm_clear_after: int = Field(
+        5, ge=1, description="Normal readings in a row that clear an active alarm (hysteresis)."
+    )
+    alarm_flap_limit: int = Field(
+        3, ge=1, description="Alarms of one sensor that may open within the flap window, more: flapping."
+    )
+    alarm_flap_window_seconds: float = Field(3600.0, ge=0, description="The flap window, in seconds.")
+
+    def alarm_rules(self) -> AlarmRules:
+        """The alarm agent's rules for opening, clearing and flapping."""
+        return AlarmRules(
+            open_after=self.alarm_open_after,
+            open_after_seconds=self.alarm_open_after_seconds,
+            clear_after=self.alarm_clear_after,
+            flap_window_seconds=self.alarm_flap_window_seconds,
+            flap_limit=self.alarm_flap_limit,
         )
 
     # A site owner's alarm subscription (openlab alerts subscribe)

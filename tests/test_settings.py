@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from models.alarms import AlarmRules
 from streams.settings import Settings
 from streams.worker import worker_environment
 
@@ -142,6 +143,8 @@ def test_as_environment_round_trips_changed_settings(monkeypatch: pytest.MonkeyP
         seed=9,
         registry_file=tmp_path / "registry.json",
         max_future_seconds=12.5,
+        alarm_open_after_seconds=90.0,
+        alarm_clear_after=7,
         home=tmp_path / "cache",
         stack_dir=tmp_path / "stack",
         stack_timeout_seconds=30.0,
@@ -162,3 +165,15 @@ def test_a_worker_does_not_inherit_a_setting_its_parent_dropped(
     child = worker_environment(settings)
     assert "OPENLAB_REGISTRY_FILE" not in child
     assert child["OPENLAB_KAFKA_PORT"] == str(settings.kafka_port)
+
+
+def test_the_alarm_rules_follow_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENLAB_ALARM_OPEN_AFTER", "4")
+    monkeypatch.setenv("OPENLAB_ALARM_OPEN_AFTER_SECONDS", "600")
+    monkeypatch.setenv("OPENLAB_ALARM_CLEAR_AFTER", "8")
+    monkeypatch.setenv("OPENLAB_ALARM_FLAP_LIMIT", "2")
+    monkeypatch.setenv("OPENLAB_ALARM_FLAP_WINDOW_SECONDS", "1800")
+    assert Settings().alarm_rules() == AlarmRules(
+        open_after=4, open_after_seconds=600.0, clear_after=8, flap_limit=2, flap_window_seconds=1800.0
+    )
+    assert Settings(alarm_open_after_seconds=None).alarm_rules().open_after_seconds is None
