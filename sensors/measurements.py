@@ -60,3 +60,27 @@ ALARM_FIELDS = (
     "value",
     "summary",
 )
+
+SENSOR_STATUS = "sensor_status"
+"""Where each sensor stands, for maps and "what is wrong right now": a point whenever a sensor's
+status changes (field ``code``/``status``, from the alarm agent, at the reading's event time) and
+whenever a stale or flatline episode opens or closes (field ``stale``/``flatline``, 1 or 0, from
+the health agent, at the episode's start or end). ``last()`` of each field is the sensor's
+present; a site's state is the largest code of its sensors, an unhealthy sensor counting as
+``STATUS_CODES["unhealthy"]``."""
+
+SENSOR_STATUS_TAGS = ("sensor_id", "site_id", "kind", "district", "programme", "owner_id")
+SENSOR_STATUS_FIELDS = ("code", "status", "stale", "flatline", "latitude", "longitude")
+
+STATUS_CODES = {
+    "normal": 0,
+    "unhealthy": 1,
+    "anomalous": 2,
+    "indeterminate": 3,
+    "warning": 4,
+    "minor": 5,
+    "major": 6,
+    "critical": 7,
+}
+"""A sensor's (and a site's) status as a number, graver is higher: anomalous readings without
+an alarm yet, then an active alarm by its severity."""
