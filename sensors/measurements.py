@@ -43,6 +43,13 @@ SINK = "sink"
 SINK_TAGS = ("worker",)
 SINK_FIELDS = ("batches", "points", "retries", "write_seconds")
 
+WORKER = "worker"
+"""Each worker's standing, every metrics interval: the ``readings.raw`` partitions it owns and its
+consumer lag on them (events in the topic it has not read yet)."""
+
+WORKER_TAGS = ("worker",)
+WORKER_FIELDS = ("partitions", "lag")
+
 ALARM = "alarm"
 """One point per alarm event (opened, escalated, acknowledged, cleared), at the event time of
 the change."""
