@@ -477,6 +477,15 @@ class SensorAlarms:
         """The sensor's active alarm, if any."""
         return self.current if self.current is not None and self.current.state.active else None
 
+    @property
+    def status(self) -> str:
+        """Where the sensor stands: its active alarm's severity; ``anomalous`` while anomalous
+        readings have not (yet) opened one; else ``normal``."""
+        alarm = self.active
+        if alarm is not None:
+            return alarm.severity.value
+        return "anomalous" if self.streak else "normal"
+
     def _anomalous(self, scored: ScoredReading, site: Site) -> list[Alarm]:
         at = scored.observed_at
         evidence = Evidence.of(scored)

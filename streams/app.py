@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,11 +33,12 @@ from models.alarms import Alarm, SensorAlarms
 from models.scoring import ScoredReading, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
 from sensors.health import HealthEvent, SensorState
+from sensors.measurements import STATUS_CODES
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
-from streams.influx import InfluxWriter, Refused, alarm_line, health_line, reading_line
-from streams.metrics import PipelineCounters
+from streams.influx import InfluxWriter, Refused, alarm_line, health_lines, reading_line, status_line
+from streams.metrics import PipelineCounters, consumer_lag
 from streams.operators import OperatorCommand
 from streams.publisher import Publisher, Record
 from streams.schema import ModelSchema
@@ -196,18 +197,20 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
         counters.count("score", "anomalous", n=anomalous)
         counters.count("score", "normal", n=len(scored) - anomalous)
 
-    async def write_points(batch: list[Any], stage: str, line: Callable[[Any, SiteRegistry], str]) -> None:
+    async def write_points(
+        batch: list[Any], stage: str, points: Callable[[Any, SiteRegistry], list[str]]
+    ) -> None:
         good = [e for e in batch if not isinstance(e.value, Rejection)]
         await reject([(e, e.value) for e in batch if isinstance(e.value, Rejection)], stage)
-        lines = [line(e.value, registry) for e in good]
+        lines = [points(e.value, registry) for e in good]
         try:
-            await writer.write(lines)
+            await writer.write([line for event_lines in lines for line in event_lines])
         except Refused:
             # Find the points InfluxDB will not take; the rest are (re)written idempotently.
             refused = []
             for event, one in zip(good, lines, strict=True):
                 try:
-                    await writer.write([one])
+                    await writer.write(one)
                 except Refused as refusal:
                     refused.append((event, Rejection(Reason.SINK_REJECTED, str(refusal))))
             await reject(refused, stage)
@@ -216,10 +219,10 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             counters.count(stage, "written", n=len(good))
 
     async def sink_batch(batch: list[Any]) -> None:
-        await write_points(batch, "sink", reading_line)
+        await write_points(batch, "sink", lambda scored, registry: [reading_line(scored, registry)])
 
     async def health_batch(batch: list[Any]) -> None:
-        await write_points(batch, "health", health_line)
+        await write_points(batch, "health", health_lines)
 
     def alarms_of(sensor_id: str) -> SensorAlarms:
         state = _held(
@@ -229,9 +232,12 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             state = sensor_alarms.data[sensor_id] = SensorAlarms(sensor_id, alarm_rules)
         return state
 
-    async def raise_alarms(alarms: list[Alarm], changed: dict[str, tuple[int, SensorAlarms]]) -> None:
-        """Publish alarm events to ``alerts`` and to their owners' topics, write them to InfluxDB,
-        and store the changed alarm states, all before the batch is acknowledged."""
+    async def raise_alarms(
+        alarms: list[Alarm], changed: dict[str, tuple[int, SensorAlarms]], statuses: Sequence[str] = ()
+    ) -> None:
+        """Publish alarm events to ``alerts`` and to their owners' topics, write them and the
+        sensors' changes of status to InfluxDB, and store the changed alarm states, all before the
+        batch is acknowledged."""
         by_owner: dict[str, list[Record]] = defaultdict(list)
         every: list[Record] = []
         for alarm in alarms:
@@ -247,21 +253,26 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             *(publisher.publish(names.owner(owner), records) for owner, records in by_owner.items()),
             publisher.publish_to_partitions(sensor_alarms.changelog_topic.get_topic_name(), changelog),
         )
-        if alarms:
-            await writer.write([alarm_line(alarm) for alarm in alarms])
+        if alarms or statuses:
+            await writer.write([*(alarm_line(alarm) for alarm in alarms), *statuses])
 
     async def alarm_batch(batch: list[Any]) -> None:
         alarms: list[Alarm] = []
         changed: dict[str, tuple[int, SensorAlarms]] = {}
+        statuses: list[str] = []
         for event in batch:
             scored = event.value
             site = None if isinstance(scored, Rejection) else registry.site(scored.site_id)
             if site is None:
                 continue  # the sink dead-letters what it cannot read
             state = alarms_of(scored.sensor_id)
+            before = None if state.latest is None else state.status
             alarms.extend(state.observe(scored, site))
             changed[scored.sensor_id] = (event.message.partition, state)
-        await raise_alarms(alarms, changed)
+            if state.status != before:
+                fields: dict[str, int | str] = {"code": STATUS_CODES[state.status], "status": state.status}
+                statuses.append(status_line(scored.sensor_id, scored.kind, site, scored.observed_at, fields))
+        await raise_alarms(alarms, changed, statuses)
 
     async def command_batch(batch: list[Any]) -> None:
         alarms: list[Alarm] = []
@@ -306,18 +317,22 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     stage(scored_topic, "alarm", alarm_batch, size, within)
     stage(commands_topic, "operator", command_batch, 100, within)
 
-    def owned_partitions() -> int:
-        return sum(tp.topic == names.raw for tp in app.assignor.assigned_actives())
+    def take_stock() -> None:
+        """Count the partitions of readings.raw this worker owns, and its lag on them."""
+        owned = [tp for tp in app.assignor.assigned_actives() if tp.topic == names.raw]
+        counters.active_partitions = len(owned)
+        counters.lag = consumer_lag(
+            {tp: app.consumer.highwater(tp) for tp in owned}, app.monitor.tp_committed_offsets
+        )
 
     @app.timer(interval=settings.metrics_seconds)  # type: ignore[untyped-decorator]
     async def report() -> None:
-        counters.active_partitions = owned_partitions()
-        lines = counters.interval_lines(time.time_ns())
-        if lines:
-            try:
-                await metrics_writer.write(lines)
-            except Refused:
-                log.exception("InfluxDB refused the pipeline counters")
+        take_stock()
+        now = time.time_ns()
+        try:
+            await metrics_writer.write([*counters.interval_lines(now), counters.standing_line(now)])
+        except Refused:
+            log.exception("InfluxDB refused the pipeline counters")
 
     @app.timer(interval=settings.checkpoint_seconds)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
@@ -340,7 +355,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            counters.active_partitions = owned_partitions()
+            take_stock()
             # Prometheus's text format (aiohttp sets the charset itself).
             return web.bytes(counters.exposition(), content_type="text/plain")
 

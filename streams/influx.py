@@ -17,8 +17,8 @@ from influxdb_client.rest import ApiException
 from models.alarms import Alarm
 from models.scoring import ScoredReading
 from sensors import measurements
-from sensors.health import HealthEvent
-from sensors.sites import SiteRegistry
+from sensors.health import HealthEvent, Problem
+from sensors.sites import Site, SiteRegistry
 from streams.metrics import SinkStats
 from streams.settings import Settings
 
@@ -54,6 +54,33 @@ def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
 def _string_field(value: str) -> str:
     # Line protocol escapes quotes and backslashes in strings; a line break would end the point.
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def status_line(sensor_id: str, kind: str, site: Site, at: datetime, fields: dict[str, int | str]) -> str:
+    """The line-protocol point of a change in where a sensor stands (see
+    :data:`sensors.measurements.SENSOR_STATUS`), with its site's position for maps."""
+    values = [
+        f"{name}={value}i" if isinstance(value, int) else f"{name}={_string_field(value)}"
+        for name, value in fields.items()
+    ]
+    values += [f"latitude={site.latitude!r}", f"longitude={site.longitude!r}"]
+    nanos = (at - _EPOCH) // _MICROSECOND * 1000
+    return (
+        f"{measurements.SENSOR_STATUS},sensor_id={_tag(sensor_id)},site_id={_tag(site.site_id)},"
+        f"kind={_tag(kind)},district={_tag(site.district.value)},programme={site.programme.value},"
+        f"owner_id={_tag(site.owner_id)} {','.join(values)} {nanos}"
+    )
+
+
+def health_lines(event: HealthEvent, registry: SiteRegistry) -> list[str]:
+    """The points of a health episode: the episode, and for a stale or flatlined sensor the
+    change in its status (1 at the start, 0 at the end)."""
+    lines = [health_line(event, registry)]
+    site = registry.site(event.site_id)
+    if site is not None and event.problem in (Problem.STALE, Problem.FLATLINE):
+        at, unwell = (event.end, 0) if event.end is not None else (event.start, 1)
+        lines.append(status_line(event.sensor_id, event.kind, site, at, {event.problem.value: unwell}))
+    return lines
 
 
 def health_line(event: HealthEvent, registry: SiteRegistry) -> str:

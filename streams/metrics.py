@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -55,6 +56,7 @@ class PipelineCounters(Collector):
         self.health: Counter[tuple[str, str]] = Counter()
         self.sink = SinkStats()
         self.active_partitions = 0
+        self.lag = 0
         self._reported_events: Counter[tuple[str, str, str]] = Counter()
         self._reported_sink = SinkStats()
         self._registry = CollectorRegistry(auto_describe=False)
@@ -97,6 +99,11 @@ class PipelineCounters(Collector):
             "Partitions of readings.raw this worker owns.",
             self.active_partitions,
         )
+        yield GaugeMetricFamily(
+            "openlab_consumer_lag",
+            "Events in this worker's partitions of readings.raw that it has not committed yet.",
+            self.lag,
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every counter."""
@@ -123,3 +130,27 @@ class PipelineCounters(Collector):
             )
             self._reported_sink = SinkStats(**vars(sink))
         return lines
+
+    def standing_line(self, at_nanos: int) -> str:
+        """Line protocol for the worker's partitions and lag now (written every interval, so a
+        dashboard can count the workers alive).
+
+        >>> counters = PipelineCounters(worker="w1")
+        >>> counters.active_partitions, counters.lag = 3, 120
+        >>> counters.standing_line(0)
+        'worker,worker=w1 partitions=3i,lag=120i 0'
+        """
+        return (
+            f"{measurements.WORKER},worker={self.worker} partitions={self.active_partitions}i,"
+            f"lag={self.lag}i {at_nanos}"
+        )
+
+
+def consumer_lag(ends: Mapping[Any, int | None], committed: Mapping[Any, int | None]) -> int:
+    """Events not committed yet: over the partitions, end offset minus committed offset (a
+    partition with no commit yet counts from 0; one whose end is not known yet is left out).
+
+    >>> consumer_lag({"p0": 100, "p1": 50, "p2": None}, {"p0": 90})
+    60
+    """
+    return sum(max(0, end - (committed.get(tp) or 0)) for tp, end in ends.items() if end is not None)

@@ -544,3 +544,13 @@ def test_a_sustained_fault_seen_by_the_real_detector_opens_and_clears_one_alarm(
     assert [alarm.change for alarm in events] == [AlarmChange.OPENED, AlarmChange.CLEARED]
     assert events[0].first_anomalous_at == AT + timedelta(minutes=5 * 400)
     assert events[0].value == 45.0 and events[0].expected_high < 45.0
+
+
+def test_the_status_follows_anomalies_then_the_alarm_then_the_clearing() -> None:
+    state = SensorAlarms(SENSOR, RULES)
+    statuses = []
+    for reading in series([NORMAL, MINOR, MINOR, MAJOR, NORMAL, NORMAL, NORMAL]):
+        state.observe(reading, SITE)
+        statuses.append(state.status)
+    # The alarm opens at the gravest severity of its run.
+    assert statuses == ["normal", "anomalous", "anomalous", "major", "major", "major", "normal"]

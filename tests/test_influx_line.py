@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from models.scoring import ScoredReading, detector_for, score_reading
 from sensors import measurements
 from sensors.catalog import Programme
+from sensors.health import HealthEvent, Problem
 from sensors.reading import Reading
 from sensors.sites import District, Sensor, Site, SiteRegistry
-from streams.influx import _tag, reading_line
+from streams.influx import _tag, health_lines, reading_line, status_line
 
 AT = datetime(2026, 11, 29, 1, 2, 3, 456_789, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -222,3 +223,58 @@ def test_every_site_of_a_city_gets_its_own_district_and_programme() -> None:
         _, tags, _, _ = parse_line(reading_line(point, CITY))
         assert (tags["district"], tags["programme"]) == (site.district.value, site.programme.value)
         assert tags["sensor_id"] == sensor.sensor_id
+
+
+def test_a_status_point_carries_the_site_owner_and_position() -> None:
+    line = status_line(SENSOR.sensor_id, SENSOR.kind, SITE, AT, {"code": 6, "status": "major"})
+    measurement, tags, fields, stamp = parse_line(line)
+    assert measurement == measurements.SENSOR_STATUS
+    assert tags == {
+        "sensor_id": SENSOR.sensor_id,
+        "site_id": SITE.site_id,
+        "kind": SENSOR.kind,
+        "district": SITE.district.value,
+        "programme": SITE.programme.value,
+        "owner_id": SITE.owner_id,
+    }
+    assert set(tags) == set(measurements.SENSOR_STATUS_TAGS)
+    assert fields == {
+        "code": "6i",
+        "status": '"major"',
+        "latitude": repr(SITE.latitude),
+        "longitude": repr(SITE.longitude),
+    }
+    assert set(fields) <= set(measurements.SENSOR_STATUS_FIELDS)
+    assert stamp == nanos(AT)
+
+
+@pytest.mark.parametrize(
+    ("problem", "status", "end", "expected"),
+    [
+        (Problem.STALE, "open", None, [("stale", "1i", AT)]),
+        (Problem.FLATLINE, "closed", AT + timedelta(hours=1), [("flatline", "0i", AT + timedelta(hours=1))]),
+        (Problem.GAP, "closed", AT + timedelta(hours=1), []),
+    ],
+)
+def test_a_stale_or_flatline_episode_also_changes_the_sensors_status(
+    problem: Problem, status: str, end: datetime | None, expected: list[tuple[str, str, datetime]]
+) -> None:
+    event = HealthEvent(
+        sensor_id=SENSOR.sensor_id,
+        site_id=SITE.site_id,
+        kind=SENSOR.kind,
+        problem=problem,
+        status=status,
+        start=AT,
+        end=end,
+        detail="test",
+    )
+    episode, *changes = health_lines(event, CITY)
+    assert episode.startswith(measurements.SENSOR_HEALTH + ",")
+    found = []
+    for line in changes:
+        measurement, _, fields, stamp = parse_line(line)
+        assert measurement == measurements.SENSOR_STATUS
+        [(name, value)] = [(k, v) for k, v in fields.items() if k not in ("latitude", "longitude")]
+        found.append((name, value, EPOCH + timedelta(microseconds=stamp // 1000)))
+    assert found == expected
