@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -129,8 +130,12 @@ async def until_group_is_stable(
         for number, process in enumerate(processes):
             if process.poll() is not None:
                 raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
-        if await group_state(settings, settings.app_id) == ("Stable", workers):
-            return
+        try:
+            if await group_state(settings, settings.app_id) == ("Stable", workers):
+                return
+        except KafkaError as error:
+            if not error.retriable:  # e.g. the group's coordinator is still loading
+                raise
         await asyncio.sleep(0.5)
     raise RuntimeError(f"the {workers} workers did not form a stable consumer group in {seconds:.0f} s")
 
@@ -182,10 +187,10 @@ async def run_city(
     # Feed only once every worker has its partitions: faust-streaming drops (and commits) an
     # event it fetched before a rebalance (faust-streaming/faust#221), so a group still
     # forming while readings flow can lose one.
-    await until_group_is_stable(settings, workers, processes)
     feed = FeedStats()
-    clock = time.monotonic()
     try:
+        await until_group_is_stable(settings, workers, processes)
+        clock = time.monotonic()
         with Live(console=console, refresh_per_second=2, transient=True) as live:
             feeding = asyncio.create_task(
                 feed_city(
