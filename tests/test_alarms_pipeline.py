@@ -1,88 +1,134 @@
-"""Alarms on the real Kafka and InfluxDB: an anomaly episode at a site is one alarm on its
-owner's topic (opened, then cleared), nothing for a quiet sensor, and an operator's
-acknowledgement reaches the owner too."""
+"""Alarms end to end on the real Kafka (authorizer on) and InfluxDB: anomaly episodes at a site
+become one alarm each on its owner's topic (opened, then cleared), nothing for a quiet sensor;
+the owner's subscriber, logged in as the owner and killed midway, still forwards every alarm
+event to a webhook; an operator's acknowledgement reaches the owner too."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from models.alarms import Alarm, AlarmChange, AlarmState
 from sensors.reading import Reading
 from streams.city import load_city
 from streams.influx import influxql
 from streams.operators import command
+from streams.owners import grant, revoke
 from streams.settings import Settings
 from streams.topics import TopicNames, read_values
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
+from tests.webhook import Receiver, subscriber
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+# The second episode comes late enough that the detector has not got used to the first.
+EPISODES = (range(90, 95), range(200, 205))
 
 
-def value(sensor: int, minute: int, spikes: range) -> float:
-    if minute in spikes:
+def value(sensor: int, minute: int, troubled: bool) -> float:
+    if troubled and any(minute in episode for episode in EPISODES):
         return 500.0
     return 20.0 + ((minute * 7919 + sensor * 31) % 13) * 0.5
 
 
-async def test_an_anomaly_episode_is_one_alarm_on_its_owners_topic(
-    pipeline_settings: Settings, worker: WorkerFactory
+async def test_anomaly_episodes_reach_the_owners_webhook_once_each_across_a_subscriber_restart(
+    pipeline_settings: Settings, worker: WorkerFactory, tmp_path: Path
 ) -> None:
     settings = pipeline_settings
     names = TopicNames.of(settings)
     city = load_city(settings)
     site = next(s for s in city.sites if len(s.sensors) >= 2 and s.sensors[0].kind == "air_pm25")
     troubled, quiet = site.sensors[0], site.sensors[1]  # the quiet one's values stay near 20
-    episode = range(90, 95)
     readings = [
         Reading(
             sensor_id=sensor.sensor_id,
             site_id=site.site_id,
             kind=sensor.kind,
-            value=value(n, minute, episode if sensor is troubled else range(0)),
+            value=value(n, minute, sensor is troubled),
             unit=sensor.unit,
             observed_at=START + timedelta(minutes=minute),
             seq=minute + 1,
         )
-        for minute in range(120)
+        for minute in range(260)
         for n, sensor in enumerate((troubled, quiet))
     ]
-    worker(settings)
-    await produce(settings, [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in readings])
 
     async def owner_alarms() -> list[Alarm]:
         return [Alarm.model_validate_json(v) for v in await read_values(settings, names.owner(site.owner_id))]
 
-    async def opened_and_cleared() -> bool:
-        return {a.change for a in await owner_alarms()} >= {AlarmChange.OPENED, AlarmChange.CLEARED}
+    # The webhook takes the first alarm event, then holds its answer to the second.
+    receiver = Receiver(hold_at=2)
+    grant(settings, site.owner_id, "owner-pw")
+    try:
+        async with receiver.serving():
+            log = tmp_path / "subscriber.log"
+            first = subscriber(settings, site.owner_id, "owner-pw", receiver.url, log)
+            worker(settings)
+            await produce(settings, [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in readings])
 
-    await wait_for("the episode's alarm to open and clear", opened_and_cleared)
-    await asyncio.sleep(3)
-    alarms = await owner_alarms()
+            async def holding() -> bool:
+                return receiver.holding.is_set()
+
+            await wait_for("the webhook to hold the second alarm event", holding, seconds=120)
+            first.send_signal(signal.SIGKILL)  # killed before it hears the webhook's answer
+            first.wait(10)
+            receiver.release.set()
+            second = subscriber(settings, site.owner_id, "owner-pw", receiver.url, log)
+
+            async def both_cleared() -> bool:
+                return Counter(a.change for a in await owner_alarms())[AlarmChange.CLEARED] >= len(EPISODES)
+
+            await wait_for("both episodes' alarms to open and clear", both_cleared)
+            await asyncio.sleep(3)
+            alarms = await owner_alarms()
+            # An operator acknowledges the sensor's latest alarm (the one its state holds).
+            opened = [a for a in alarms if a.change is AlarmChange.OPENED][-1]
+            await command(settings, "acknowledge", opened.alarm_id, "test")
+
+            async def acknowledged() -> bool:
+                return any(a.change is AlarmChange.ACKNOWLEDGED for a in await owner_alarms())
+
+            await wait_for("the acknowledgement on the owner's topic", acknowledged, seconds=60)
+            on_topic = await owner_alarms()
+
+            async def all_delivered() -> bool:
+                return set(receiver.received) == {(a.alarm_id, a.sequence) for a in on_topic}
+
+            await wait_for("every alarm event at the webhook", all_delivered, seconds=60)
+            await asyncio.sleep(2)
+            second.send_signal(signal.SIGTERM)
+            second.wait(10)
+    finally:
+        revoke(settings, site.owner_id)
+
+    # One alarm per episode, of the troubled sensor only, each opened once and cleared once.
     assert {(a.sensor_id, a.alarm_type) for a in alarms} == {(troubled.sensor_id, "anomaly")}
-    assert len({a.alarm_id for a in alarms}) == 1, "one episode, one alarm"
-    changes = Counter(a.change for a in alarms)
-    assert changes[AlarmChange.OPENED] == 1 and changes[AlarmChange.CLEARED] == 1
-    opened = next(a for a in alarms if a.change is AlarmChange.OPENED)
-    assert opened.first_anomalous_at == START + timedelta(minutes=90)
+    by_alarm: dict[str, list[Alarm]] = {}
+    for alarm in alarms:
+        by_alarm.setdefault(alarm.alarm_id, []).append(alarm)
+    assert len(by_alarm) == len(EPISODES), "one episode, one alarm"
+    for events, episode in zip(by_alarm.values(), EPISODES, strict=True):
+        changes = Counter(a.change for a in events)
+        assert changes[AlarmChange.OPENED] == 1 and changes[AlarmChange.CLEARED] == 1
+        assert events[0].first_anomalous_at == START + timedelta(minutes=episode.start)
     assert opened.owner_id == site.owner_id and opened.district == site.district.value
     assert opened.value == 500.0 and opened.probability >= opened.threshold
+    last = on_topic[-1]
+    assert (last.alarm_id, last.change) == (opened.alarm_id, AlarmChange.ACKNOWLEDGED)
+    assert last.state is AlarmState.CLEARED_ACK
     # The same events on alerts, keyed by site.
     everything = [Alarm.model_validate_json(v) for v in await read_values(settings, names.alerts)]
-    assert sorted(a.model_dump_json() for a in everything) == sorted(a.model_dump_json() for a in alarms)
+    assert sorted(a.model_dump_json() for a in everything) == sorted(a.model_dump_json() for a in on_topic)
 
-    await command(settings, "acknowledge", opened.alarm_id, "test")
-
-    async def acknowledged() -> bool:
-        return any(a.change is AlarmChange.ACKNOWLEDGED for a in await owner_alarms())
-
-    await wait_for("the acknowledgement on the owner's topic", acknowledged, seconds=60)
-    last = (await owner_alarms())[-1]
-    assert (last.alarm_id, last.state) == (opened.alarm_id, AlarmState.CLEARED_ACK)
+    # The webhook got every event, signed; the one whose answer the killed subscriber never
+    # heard came once more, with the same alarm id and update number; nothing else did.
+    assert receiver.bad_signatures == 0
+    assert set(receiver.received) == {(a.alarm_id, a.sequence) for a in on_topic}
+    second_event = (on_topic[1].alarm_id, on_topic[1].sequence)
+    assert receiver.duplicates() == {second_event: 2}
 
     points = await influxql(settings, 'SELECT count("sequence") FROM "alarm" GROUP BY "sensor_id"')
-    assert {s["tags"]["sensor_id"]: s["values"][0][1] for s in points} == {
-        troubled.sensor_id: len(alarms) + 1
-    }
+    assert {s["tags"]["sensor_id"]: s["values"][0][1] for s in points} == {troubled.sensor_id: len(on_topic)}

@@ -4,55 +4,16 @@ reaches a webhook, signed, even when the subscriber is killed midway and started
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import signal
-import subprocess
-import sys
 import uuid
-from collections import Counter
 from pathlib import Path
-
-from aiohttp import web
 
 from streams.owners import grant, revoke
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.subscriber import SIGNATURE_HEADER, sign
-from streams.worker import worker_environment
 from tests.feeding import wait_for
-
-SECRET = "webhook-secret"
-
-
-class Receiver:
-    """A webhook that takes its time, checks signatures and counts what it got."""
-
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        self.bad_signatures = 0
-
-    async def take(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not hmac.compare_digest(request.headers.get(SIGNATURE_HEADER, ""), sign(body, SECRET)):
-            self.bad_signatures += 1
-            return web.Response(status=401)
-        await asyncio.sleep(0.05)
-        self.received[json.loads(body)["alarm_id"]] += 1
-        return web.Response(status=204)
-
-
-def subscriber(settings: Settings, owner: str, password: str, url: str, log: Path) -> subprocess.Popen[bytes]:
-    environment = worker_environment(
-        settings.model_copy(update={"owner_id": owner, "owner_password": password, "webhook_secret": SECRET})
-    )
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streams", "alerts", "subscribe", "--webhook", url, "--name", "hook"],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+from tests.webhook import Receiver, subscriber
 
 
 async def test_a_restarted_subscriber_delivers_every_alarm_event(
@@ -63,7 +24,7 @@ async def test_a_restarted_subscriber_delivers_every_alarm_event(
     access = grant(settings, owner, "pw")
     events = [
         json.dumps(
-            {"alarm_id": f"alarm-{n}", "site_id": "S1", "severity": "major", "state": "active"}
+            {"alarm_id": f"alarm-{n}", "sequence": 0, "site_id": "S1", "severity": "major", "state": "active"}
         ).encode()
         for n in range(40)
     ]
@@ -73,40 +34,31 @@ async def test_a_restarted_subscriber_delivers_every_alarm_event(
     finally:
         await publisher.stop()
 
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.take)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}/hook"
+    receiver = Receiver(delay=0.05)
     try:
-        first = subscriber(settings, owner, "pw", url, tmp_path / "subscriber.log")
+        async with receiver.serving():
+            first = subscriber(settings, owner, "pw", receiver.url, tmp_path / "subscriber.log")
 
-        async def some() -> bool:
-            return sum(receiver.received.values()) >= 10
+            async def some() -> bool:
+                return len(receiver.received) >= 10
 
-        await wait_for("the first deliveries", some, seconds=60)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        delivered_before = len(receiver.received)
-        assert delivered_before < len(events), "the kill must land midway"
-        second = subscriber(settings, owner, "pw", url, tmp_path / "subscriber.log")
+            await wait_for("the first deliveries", some, seconds=60)
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            assert len(receiver.received) < len(events), "the kill must land midway"
+            second = subscriber(settings, owner, "pw", receiver.url, tmp_path / "subscriber.log")
 
-        async def every() -> bool:
-            return len(receiver.received) == len(events)
+            async def every() -> bool:
+                return len(receiver.received) == len(events)
 
-        await wait_for("every alarm event at the webhook", every, seconds=60)
-        await asyncio.sleep(1)
-        second.send_signal(signal.SIGTERM)
-        second.wait(10)
+            await wait_for("every alarm event at the webhook", every, seconds=60)
+            await asyncio.sleep(1)
+            second.send_signal(signal.SIGTERM)
+            second.wait(10)
     finally:
-        await runner.cleanup()
         revoke(settings, owner)
-    assert set(receiver.received) == {f"alarm-{n}" for n in range(40)}
+    assert set(receiver.received) == {(f"alarm-{n}", 0) for n in range(40)}
     assert receiver.bad_signatures == 0
     # At-least-once: only an event in flight at the kill may come twice, with its own id.
-    repeated = [alarm for alarm, n in receiver.received.items() if n > 1]
-    assert len(repeated) <= 1 and all(receiver.received[a] == 2 for a in repeated)
+    duplicates = receiver.duplicates()
+    assert len(duplicates) <= 1 and set(duplicates.values()) <= {2}
