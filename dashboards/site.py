@@ -1,0 +1,176 @@
+"""The site and sensor drill-down (``openlab-site``): a site's readings against the range its
+models expect, the anomaly probability against the threshold, where its sensors stand, its
+alarms (also as annotations: opened, acknowledged, cleared) and its data-quality events.
+
+Chosen with ``$district``, ``$owner``, ``$site``, ``$kind`` and ``$sensor``, each narrowing the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from grafana_foundation_sdk.builders import dashboard as board_builder
+from grafana_foundation_sdk.builders import table, timeseries
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.influxql import DATASOURCE, EventsQuery, InfluxQL, label, name, one_of, select
+from dashboards.parts import SITE_UID, board, organize, panel
+from dashboards.states import sensor_statuses, state_cells
+from dashboards.variables import site_filters, site_variables
+from sensors import measurements
+
+LISTED = 200
+"""How many events, the latest first, an event table lists."""
+
+SERIES = "$tag_sensor_id $col"
+"""Series names: the sensor, then the column."""
+
+
+def _per_sensor(columns: str) -> InfluxQL:
+    """``columns`` of the chosen sensors' readings, per interval, one series per sensor and column."""
+    query = select(
+        columns, measurements.READING, *site_filters(measurements.READING), every=True, by=("sensor_id",)
+    )
+    return InfluxQL(query).alias(SERIES)
+
+
+def _dashed(pattern: str) -> timeseries.Panel:
+    """Overrides the series whose name matches ``pattern`` into thin dashed lines."""
+    return timeseries.Panel().override_by_regexp(
+        pattern,
+        [
+            model.DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+            model.DynamicConfigValue("custom.lineWidth", 1),
+        ],
+    )
+
+
+def value_against_range() -> timeseries.Panel:
+    columns = (
+        f"mean({name('value')}) AS {name('value')}, min({name('expected_low')}) AS {label('expected low')}, "
+        f"max({name('expected_high')}) AS {label('expected high')}"
+    )
+    return panel(
+        _dashed(".* expected (low|high)$"),
+        "Value against expected range",
+        "Each chosen sensor's readings (solid) between the lowest and highest value its model expected "
+        "(dashed). A reading outside its range is what the detector scores as unlikely; a range that "
+        "widens is a model still learning or a sensor turning noisy.",
+        _per_sensor(columns),
+        width=24,
+        height=9,
+    )
+
+
+def probability_against_threshold() -> timeseries.Panel:
+    columns = ", ".join(f"max({name(field)}) AS {name(field)}" for field in ("probability", "threshold"))
+    return (
+        panel(
+            _dashed(".* threshold$"),
+            "Anomaly probability against threshold",
+            "The probability the detector gave each sensor's readings of being anomalous (solid), and the "
+            "threshold above which a reading counts as anomalous (dashed). Readings above the threshold in a "
+            "row open an alarm.",
+            _per_sensor(columns),
+            width=24,
+            height=8,
+        )
+        .unit("percentunit")
+        .max(1)
+    )
+
+
+def sensors_now() -> table.Panel:
+    return (
+        panel(
+            table.Panel(),
+            "Sensors now",
+            "Where each chosen sensor stands now: its status (normal, anomalous, or its active alarm's "
+            "severity) and whether it is stale (silent) or flatlined (stuck on one value), 1 for yes.",
+            sensor_statuses(*site_filters(measurements.SENSOR_STATUS)),
+            width=8,
+            height=9,
+        )
+        .transformations([organize(hidden=("Time", "status"))])
+        .override_by_name("code", [*state_cells(), model.DynamicConfigValue("displayName", "status")])
+    )
+
+
+def events(title: str, description: str, measurement: str, columns: Sequence[str], width: int) -> table.Panel:
+    """The latest events of ``measurement`` for the chosen sensors, ``columns`` of each."""
+    query = select(
+        ", ".join(name(column) for column in columns),
+        measurement,
+        *site_filters(measurement),
+        tail=f"ORDER BY time DESC LIMIT {LISTED}",
+    )
+    return panel(table.Panel(), title, description, InfluxQL(query).table(), width=width, height=9)
+
+
+def alarm_annotation(title: str, colour: str, changes: Sequence[str]) -> board_builder.AnnotationQuery:
+    """The chosen sensors' alarm events of the ``changes`` on the time axis, with their summary."""
+    query = select(
+        ", ".join(name(column) for column in ("summary", "severity", "sensor_id", "state")),
+        measurements.ALARM,
+        one_of("change", changes),
+        *site_filters(measurements.ALARM),
+    )
+    return (
+        board_builder.AnnotationQuery()
+        .name(title)
+        .datasource(DATASOURCE)
+        .enable(True)
+        .icon_color(colour)
+        .target(EventsQuery(query, text="summary", tags=("severity", "sensor_id", "state")))
+    )
+
+
+def dashboard() -> board_builder.Dashboard:
+    """The site and sensor drill-down."""
+    return board(
+        SITE_UID,
+        "openlab: site and sensor",
+        "One site's sensors (or any choice of district, owner, site, kind and sensor): readings against "
+        "what the models expect, anomaly probability, alarms and data-quality events.",
+        [
+            ("Readings", [value_against_range(), probability_against_threshold()]),
+            (
+                "Status and events",
+                [
+                    sensors_now(),
+                    events(
+                        "Alarm events",
+                        f"The latest {LISTED} alarm events of the chosen sensors: opened, escalated, "
+                        "acknowledged or cleared, with the alarm's state, severity and summary.",
+                        measurements.ALARM,
+                        (
+                            "severity",
+                            "sensor_id",
+                            "change",
+                            "state",
+                            "probability",
+                            "value",
+                            "summary",
+                            "alarm_id",
+                        ),
+                        width=16,
+                    ),
+                    events(
+                        "Data-quality events",
+                        f"The latest {LISTED} health episodes of the chosen sensors: stale (silent too "
+                        "long), flatline (the same value too long) or gap (sequence numbers that never "
+                        "arrived), open or closed, with how long they lasted.",
+                        measurements.SENSOR_HEALTH,
+                        ("problem", "sensor_id", "kind", "open", "duration_seconds", "readings", "detail"),
+                        width=24,
+                    ),
+                ],
+            ),
+        ],
+        variables=site_variables(),
+        annotations=[
+            alarm_annotation("Alarms opened", "red", ("opened", "escalated")),
+            alarm_annotation("Alarms acknowledged", "blue", ("acknowledged",)),
+            alarm_annotation("Alarms cleared", "green", ("cleared",)),
+        ],
+    )
