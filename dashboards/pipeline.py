@@ -158,6 +158,6 @@ def dashboard() -> board_builder.Dashboard:
             ),
         ],
         variables=[
-            tag_variable("worker", "Worker", measurements.WORKER, "worker").multi(True),
+            tag_variable("worker", "Worker", measurements.WORKER, "worker", multi=True),
         ],
     )

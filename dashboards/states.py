@@ -68,7 +68,8 @@ def status_mappings() -> list[dashboard.ValueMapping]:
     return [dashboard.ValueMap(options=options)]
 
 
-def _lasts(fields: Sequence[str], aggregate: str = "last") -> str:
+def _each(aggregate: str, fields: Sequence[str]) -> str:
+    """``aggregate`` of each of ``fields``, keeping the field's name."""
     return ", ".join(f"{aggregate}({name(field)}) AS {name(field)}" for field in fields)
 
 
@@ -77,13 +78,13 @@ def site_states(*conditions: str) -> InfluxQL:
     ``stale`` or ``flatline`` (1 or 0), and its ``latitude`` and ``longitude``."""
     position = ("latitude", "longitude")
     per_sensor = select(
-        _lasts(("code", *_UNWELL, *position)),
+        _each("last", ("code", *_UNWELL, *position)),
         measurements.SENSOR_STATUS,
         *conditions,
         since=False,
         by=("sensor_id", *_SITE),
     )
-    per_site = f"{_lasts(('code', *_UNWELL), 'max')}, {_lasts(position)}"
+    per_site = f"{_each('max', ('code', *_UNWELL))}, {_each('last', position)}"
     return InfluxQL(select(per_site, f"({per_sensor})", since=False, by=_SITE)).table()
 
 
@@ -100,7 +101,7 @@ def site_state_transformations() -> list[dashboard.DataTransformerConfig]:
 def sensor_statuses(*conditions: str) -> InfluxQL:
     """One row per sensor (``sensor_id``, ``kind``, ``district``): its status ``code`` and name
     (``status``), and whether it is ``stale`` or ``flatline`` now."""
-    columns = _lasts(("code", "status", *_UNWELL))
+    columns = _each("last", ("code", "status", *_UNWELL))
     return InfluxQL(
         select(
             columns,

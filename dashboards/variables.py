@@ -31,10 +31,16 @@ _CHAIN_SOURCE = measurements.SENSOR_STATUS
 
 
 def tag_variable(
-    variable: str, label: str, measurement: str, tag: str, *narrowed_by: tuple[str, str]
+    variable: str,
+    label: str,
+    measurement: str,
+    tag: str,
+    *narrowed_by: tuple[str, str],
+    multi: bool = False,
 ) -> board_builder.QueryVariable:
     """``$variable``: the values of ``tag`` in ``measurement`` where the ``(tag, variable)`` pairs
-    ``narrowed_by`` match, with "All" (``.*``) chosen when the dashboard opens."""
+    ``narrowed_by`` match (one value, or several if ``multi``), with "All" (``.*``) chosen when the
+    dashboard opens."""
     query = f"SHOW TAG VALUES FROM {name(measurement)} WITH KEY = {name(tag)}"
     if narrowed_by:
         query += " WHERE " + " AND ".join(matches(key, value) for key, value in narrowed_by)
@@ -45,7 +51,12 @@ def tag_variable(
         .datasource(DATASOURCE)
         .include_all(True)
         .all_value(ALL)
-        .current(dashboard.VariableOption(text="All", value="$__all"))
+        .multi(multi)
+        .current(
+            dashboard.VariableOption(text=["All"], value=["$__all"])
+            if multi
+            else dashboard.VariableOption(text="All", value="$__all")
+        )
         .refresh(dashboard.VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(dashboard.VariableSort.NATURAL_ASC)
     )
