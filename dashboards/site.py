@@ -1,6 +1,6 @@
 """The site and sensor drill-down (``openlab-site``): a site's readings against the range its
 models expect, the anomaly probability against the threshold, where its sensors stand, its
-alarms (also as annotations: opened, acknowledged, cleared) and its data-quality events.
+alarms (also as annotations: opened, escalated, acknowledged, cleared) and its data-quality events.
 
 Chosen with ``$district``, ``$owner``, ``$site``, ``$kind`` and ``$sensor``, each narrowing the next.
 """
@@ -13,7 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.influxql import DATASOURCE, EventsQuery, InfluxQL, label, name, one_of, select
+from dashboards.influxql import DATASOURCE, EventsQuery, InfluxQL, label, name, select
 from dashboards.parts import SITE_UID, board, organize, panel
 from dashboards.states import sensor_statuses, state_cells
 from dashboards.variables import site_filters, site_variables
@@ -107,21 +107,23 @@ def events(title: str, description: str, measurement: str, columns: Sequence[str
     return panel(table.Panel(), title, description, InfluxQL(query).table(), width=width, height=9)
 
 
-def alarm_annotation(title: str, colour: str, changes: Sequence[str]) -> board_builder.AnnotationQuery:
-    """The chosen sensors' alarm events of the ``changes`` on the time axis, with their summary."""
+def alarm_events() -> board_builder.AnnotationQuery:
+    """The chosen sensors' alarm events on the time axis: each its summary, tagged with its change
+    (opened, escalated, acknowledged, cleared), severity and sensor. One query for every change,
+    so the annotations stand even where an alarm has not been acknowledged or cleared yet."""
+    tags = ("change", "severity", "sensor_id")
     query = select(
-        ", ".join(name(column) for column in ("summary", "severity", "sensor_id", "state")),
+        ", ".join(name(column) for column in ("summary", *tags)),
         measurements.ALARM,
-        one_of("change", changes),
         *site_filters(measurements.ALARM),
     )
     return (
         board_builder.AnnotationQuery()
-        .name(title)
+        .name("Alarm events")
         .datasource(DATASOURCE)
         .enable(True)
-        .icon_color(colour)
-        .target(EventsQuery(query, text="summary", tags=("severity", "sensor_id", "state")))
+        .icon_color("red")
+        .target(EventsQuery(query, text="summary", tags=tags))
     )
 
 
@@ -168,9 +170,5 @@ def dashboard() -> board_builder.Dashboard:
             ),
         ],
         variables=site_variables(),
-        annotations=[
-            alarm_annotation("Alarms opened", "red", ("opened", "escalated")),
-            alarm_annotation("Alarms acknowledged", "blue", ("acknowledged",)),
-            alarm_annotation("Alarms cleared", "green", ("cleared",)),
-        ],
+        annotations=[alarm_events()],
     )
