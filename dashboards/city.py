@@ -10,19 +10,22 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import geomap as geomap_model
 
-from dashboards.influxql import InfluxQL, equals, label, name, per_second, select
+from dashboards.influxql import InfluxQL, equals, label, name, select
 from dashboards.parts import (
     CITY_UID,
     CLEAN,
     REJECTED,
+    bars,
     board,
     district_link,
+    events_per_second,
     group_rows,
     join_by_time,
     keep_rows,
     organize,
     panel,
     ratio,
+    reduced,
     site_link,
     sort_rows,
     totals,
@@ -47,11 +50,11 @@ def readings_per_second() -> stat.Panel:
             "Readings the pipeline takes in per second (every outcome of the clean stage), averaged over "
             "the time range; the sparkline shows it over time. A drop to zero means the feeds or the workers "
             "have stopped.",
-            InfluxQL(per_second("events", measurements.PIPELINE, equals("stage", CLEAN))),
+            events_per_second(equals("stage", CLEAN)),
             width=6,
             height=6,
         )
-        .reduce_options(common_builder.ReduceDataOptions().calcs(["mean"]).values(False))
+        .reduce_options(reduced("mean"))
         .graph_mode(common.BigValueGraphMode.AREA)
         .unit("short")
         .decimals(1)
@@ -80,7 +83,7 @@ def dead_lettered_share() -> stat.Panel:
         .transformations(
             [join_by_time(), totals(), ratio("dead-lettered", "taken in", "dead-lettered share")]
         )
-        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .reduce_options(reduced("lastNotNull"))
         .unit("percentunit")
         .decimals(2)
         .thresholds(
@@ -99,23 +102,19 @@ def dead_lettered_share() -> stat.Panel:
 
 def _active_alarms(title: str, description: str, *grouping: model.DataTransformerConfig) -> bargauge.Panel:
     """Sensors with an active alarm now (status code ``ALARMED`` or graver), counted by ``grouping``."""
+    built = panel(bargauge.Panel(), title, description, sensor_statuses(), width=6, height=6).transformations(
+        [
+            keep_rows("code", "greaterOrEqual", ALARMED),
+            *grouping,
+            organize(hidden=("code (max)",), renamed={"sensor_id (count)": "active alarms"}),
+        ]
+    )
     return (
-        panel(bargauge.Panel(), title, description, sensor_statuses(), width=6, height=6)
-        .transformations(
-            [
-                keep_rows("code", "greaterOrEqual", ALARMED),
-                *grouping,
-                organize(hidden=("code (max)",), renamed={"sensor_id (count)": "active alarms"}),
-            ]
-        )
-        .reduce_options(common_builder.ReduceDataOptions().values(True).calcs(["lastNotNull"]).fields(""))
-        .orientation(common.VizOrientation.HORIZONTAL)
+        bars(built)
         .display_mode(common.BarGaugeDisplayMode.BASIC)
         .color_scheme(
             board_builder.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("dark-orange")
         )
-        .min(0)
-        .decimals(0)
         .no_value("No active alarms")
     )
 

@@ -4,12 +4,11 @@ and by state, and how each programme's kinds behave (urban life, mobility, energ
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, timeseries
-from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.models import common
 
 from dashboards.influxql import InfluxQL, equals, label, matches, name, select
-from dashboards.parts import DISTRICT_UID, board, panel, site_link, sort_rows, transform
+from dashboards.parts import DISTRICT_UID, bars, board, panel, site_link, sort_rows, transform
 from dashboards.states import site_table
 from dashboards.variables import district_variable
 from sensors import measurements
@@ -30,22 +29,18 @@ def sites_by_anomalies() -> bargauge.Panel:
         f"{name('anomalous')} = true",
         by=("site_id", "district"),
     )
+    ranked = panel(
+        bargauge.Panel(),
+        "Sites by anomaly activity",
+        f"The {RANKED} sites of the district with the most anomalous readings in the time range, most "
+        "first: where to look first. Click a site to open its drill-down.",
+        InfluxQL(query).table(),
+        width=10,
+        height=12,
+    ).transformations([sort_rows("anomalous readings"), transform("limit", {"limitField": RANKED})])
     return (
-        panel(
-            bargauge.Panel(),
-            "Sites by anomaly activity",
-            f"The {RANKED} sites of the district with the most anomalous readings in the time range, most "
-            "first: where to look first. Click a site to open its drill-down.",
-            InfluxQL(query).table(),
-            width=10,
-            height=12,
-        )
-        .transformations([sort_rows("anomalous readings"), transform("limit", {"limitField": RANKED})])
-        .reduce_options(common_builder.ReduceDataOptions().values(True).calcs(["lastNotNull"]).fields(""))
-        .orientation(common.VizOrientation.HORIZONTAL)
+        bars(ranked)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
-        .min(0)
-        .decimals(0)
         .data_links([site_link()])
         .no_value("No anomalous readings")
     )

@@ -60,6 +60,11 @@ def name(identifier: str) -> str:
     return f'"{identifier}"'
 
 
+def columns(names: Sequence[str]) -> str:
+    """The measurement's fields and tags ``names``, for a ``SELECT`` of raw points."""
+    return ", ".join(name(each) for each in names)
+
+
 def label(text: str) -> str:
     """A column's new name (``AS "..."``), double-quoted for InfluxQL."""
     return '"' + text.replace('"', r"\"") + '"'
@@ -116,6 +121,11 @@ def select(
     if every:
         query += f" fill({fill})"
     return query + (f" {tail}" if tail else "")
+
+
+def latest(names: Sequence[str], measurement: str, *conditions: str, limit: int) -> str:
+    """The fields and tags ``names`` of the ``limit`` latest points of ``measurement`` in the time range."""
+    return select(columns(names), measurement, *conditions, tail=f"ORDER BY time DESC LIMIT {limit}")
 
 
 def per_second(field: str, measurement: str, *conditions: str, by: Sequence[str] = ()) -> str:

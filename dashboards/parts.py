@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from itertools import count
 
 from grafana_foundation_sdk.builders import bargauge, geomap, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.models import dashboard
+from grafana_foundation_sdk.models import common, dashboard
 
-from dashboards.influxql import DATASOURCE, InfluxQL
+from dashboards.influxql import DATASOURCE, InfluxQL, per_second
+from sensors import measurements
 
 TAG = "openlab"
 CITY_UID = "openlab-city"
@@ -48,6 +50,30 @@ def panel(kind: P, title: str, description: str, *queries: InfluxQL, width: int,
     for ref_id, query in zip(string.ascii_uppercase, queries, strict=False):
         kind.with_target(query.ref_id(ref_id))
     return kind
+
+
+def events_per_second(*conditions: str, by: Sequence[str] = (), alias: str | None = None) -> InfluxQL:
+    """The pipeline's events matching ``conditions`` per second, one series per value of the ``by``
+    tags, named by ``alias``."""
+    query = InfluxQL(per_second("events", measurements.PIPELINE, *conditions, by=by))
+    return query if alias is None else query.alias(alias)
+
+
+def reduced(calculation: str) -> common_builder.ReduceDataOptions:
+    """A stat's one value: ``calculation`` (``mean``, ``lastNotNull``, ...) over the time range."""
+    return common_builder.ReduceDataOptions().calcs([calculation]).values(False)
+
+
+def bars(built: bargauge.Panel) -> bargauge.Panel:
+    """``built`` drawing a horizontal bar, from 0, for each row of its (last) table."""
+    return (
+        built.reduce_options(
+            common_builder.ReduceDataOptions().values(True).calcs(["lastNotNull"]).fields("")
+        )
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .min(0)
+        .decimals(0)
+    )
 
 
 Section = tuple[str, Sequence[PanelBuilder]]

@@ -8,8 +8,8 @@ from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.builders import stat, timeseries
 from grafana_foundation_sdk.models import common
 
-from dashboards.influxql import InfluxQL, label, matches, name, per_second, select
-from dashboards.parts import PIPELINE_UID, board, panel
+from dashboards.influxql import InfluxQL, label, matches, name, select
+from dashboards.parts import PIPELINE_UID, board, events_per_second, panel, reduced
 from dashboards.variables import tag_variable
 from sensors import measurements
 
@@ -22,7 +22,7 @@ _WORKERS = matches("worker", "worker")
 
 def throughput(title: str, description: str, alias: str, by: tuple[str, ...]) -> timeseries.Panel:
     """The chosen workers' pipeline events per second, one series per value of the ``by`` tags."""
-    query = InfluxQL(per_second("events", measurements.PIPELINE, _WORKERS, by=by)).alias(alias)
+    query = events_per_second(_WORKERS, by=by, alias=alias)
     return panel(timeseries.Panel(), title, description, query, width=12, height=8).unit("short").min(0)
 
 
@@ -71,7 +71,7 @@ def workers() -> stat.Panel:
             height=8,
         )
         .interval(METRICS_INTERVAL)
-        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .reduce_options(reduced("lastNotNull"))
         .graph_mode(common.BigValueGraphMode.AREA)
         .decimals(0)
     )

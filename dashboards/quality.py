@@ -8,13 +8,14 @@ from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.influxql import InfluxQL, equals, label, name, one_of, per_second, select
+from dashboards.influxql import InfluxQL, equals, label, latest, name, one_of, select
 from dashboards.parts import (
     CLEAN,
     NO_REASON,
     QUALITY_UID,
     REJECTED,
     board,
+    events_per_second,
     links,
     panel,
     site_link,
@@ -34,11 +35,6 @@ LISTED = 200
 """How many episodes, the latest first, the table of stale and flatlined sensors lists."""
 
 
-def _rate(alias: str, *conditions: str, by: tuple[str, ...]) -> InfluxQL:
-    """Pipeline events matching ``conditions`` per second, one series per value of the ``by`` tags."""
-    return InfluxQL(per_second("events", measurements.PIPELINE, *conditions, by=by)).alias(alias)
-
-
 def dead_letters_by_reason() -> timeseries.Panel:
     return (
         panel(
@@ -47,7 +43,7 @@ def dead_letters_by_reason() -> timeseries.Panel:
             "Events sent to the dead-letter topic per second, by reason (schema, not_json, out_of_range, "
             "unknown_sensor, ...). A new reason, or one that jumps, is a feed or a gateway sending something "
             "new.",
-            _rate("$tag_reason", equals("outcome", REJECTED), by=("reason",)),
+            events_per_second(equals("outcome", REJECTED), by=("reason",), alias="$tag_reason"),
             width=12,
             height=8,
         )
@@ -67,7 +63,9 @@ def duplicates_and_late() -> timeseries.Panel:
             "that buffers), and, on the right axis for scale, those it let through: accepted, out_of_order "
             "(late but within the allowed lateness, kept and marked) and replayed (read again after a worker "
             "restart).",
-            _rate("$tag_outcome $tag_reason", equals("stage", CLEAN), which, by=("outcome", "reason")),
+            events_per_second(
+                equals("stage", CLEAN), which, by=("outcome", "reason"), alias="$tag_outcome $tag_reason"
+            ),
             width=24,
             height=8,
         )
@@ -133,11 +131,11 @@ def health_episodes() -> timeseries.Panel:
 
 def stale_and_flatlined() -> table.Panel:
     columns = ("problem", "sensor_id", "site_id", "district", "kind", "open", "duration_seconds", "detail")
-    query = select(
-        ", ".join(name(column) for column in columns),
+    query = latest(
+        columns,
         measurements.SENSOR_HEALTH,
         one_of("problem", (Problem.STALE, Problem.FLATLINE)),
-        tail=f"ORDER BY time DESC LIMIT {LISTED}",
+        limit=LISTED,
     )
     return panel(
         table.Panel(),

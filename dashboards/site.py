@@ -13,7 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.influxql import DATASOURCE, EventsQuery, InfluxQL, label, name, select
+from dashboards.influxql import DATASOURCE, EventsQuery, InfluxQL, columns, label, latest, name, select
 from dashboards.parts import SITE_UID, board, organize, panel
 from dashboards.states import sensor_statuses, state_cells
 from dashboards.variables import site_filters, site_variables
@@ -96,14 +96,9 @@ def sensors_now() -> table.Panel:
     )
 
 
-def events(title: str, description: str, measurement: str, columns: Sequence[str], width: int) -> table.Panel:
-    """The latest events of ``measurement`` for the chosen sensors, ``columns`` of each."""
-    query = select(
-        ", ".join(name(column) for column in columns),
-        measurement,
-        *site_filters(measurement),
-        tail=f"ORDER BY time DESC LIMIT {LISTED}",
-    )
+def events(title: str, description: str, measurement: str, names: Sequence[str], width: int) -> table.Panel:
+    """The latest events of ``measurement`` for the chosen sensors: the fields and tags ``names``."""
+    query = latest(names, measurement, *site_filters(measurement), limit=LISTED)
     return panel(table.Panel(), title, description, InfluxQL(query).table(), width=width, height=9)
 
 
@@ -113,7 +108,7 @@ def alarm_events() -> board_builder.AnnotationQuery:
     so the annotations stand even where an alarm has not been acknowledged or cleared yet."""
     tags = ("change", "severity", "sensor_id")
     query = select(
-        ", ".join(name(column) for column in ("summary", *tags)),
+        columns(("summary", *tags)),
         measurements.ALARM,
         *site_filters(measurements.ALARM),
     )
