@@ -76,6 +76,7 @@ def probability_against_threshold() -> timeseries.Panel:
             height=8,
         )
         .unit("percentunit")
+        .min(0)
         .max(1)
     )
 
