@@ -17,6 +17,7 @@ from dashboards.parts import (
     board,
     events_per_second,
     links,
+    organize,
     panel,
     site_link,
     sort_rows,
@@ -101,7 +102,7 @@ def dead_letters_by_stage() -> table.Panel:
         InfluxQL(query).table(),
         width=12,
         height=8,
-    ).transformations([sort_rows("dead letters")])
+    ).transformations([sort_rows("dead letters"), organize(hidden=("Time",))])
 
 
 def health_episodes() -> timeseries.Panel:
