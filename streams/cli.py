@@ -13,6 +13,7 @@ from rich.table import Table
 from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
 from streams import stack
 from streams.alerts_cli import alerts
+from streams.dashboards_cli import dashboards
 from streams.evaluate_cli import evaluate
 from streams.http_ingest import ingest
 from streams.mqtt_gateway import mqtt_gateway_command
@@ -206,5 +207,5 @@ def status() -> None:
     console.print(table)
 
 
-for command in (sites, replay, ingest, mqtt_gateway_command, evaluate, owners, alerts):
+for command in (sites, replay, ingest, mqtt_gateway_command, evaluate, owners, alerts, dashboards):
     main.add_command(command)

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     influx_org: str = "openlab"
     influx_token: str = Field("", description="'user:password' on InfluxDB 1.8 with auth, a token on 2.x.")
 
+    # Grafana, for `openlab dashboards deploy`
+    grafana_url: str = Field("http://127.0.0.1:3000", description="The Grafana to deploy the dashboards to.")
+    grafana_token: str = Field("", description="A Grafana service-account token that may edit dashboards.")
+    grafana_influx_url: str = Field(
+        "", description="InfluxDB's address as Grafana's server reaches it (empty: OPENLAB_INFLUX_HOST/PORT)."
+    )
+
     # MQTT: the local stack's broker and the gateway from it into readings.raw
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -5,7 +5,8 @@ Grafana itself cannot run on the machines these tests run on (no Docker, no Graf
 deploy calls as Grafana 11 does: folders, data sources and dashboards held in memory (a saved
 dashboard gets an ``id`` and a ``version`` counted up on every save, a data source the fields
 Grafana adds), the data source health check, and 401 for an unknown token. It records every
-request, so the tests can tell what a deploy wrote.
+request, so the tests can tell what a deploy wrote. The ``openlab dashboards deploy`` command is
+tested against it too, twice in a row.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from dashboards.build import all_dashboards, datasource
 from dashboards.deploy import SAVE_MESSAGE, SERVER_KEYS, DeployError, Health, deploy
+from streams.cli import main
 
 TOKEN = "glsa_openlab_editor"
 VIEWER_TOKEN = "glsa_openlab_viewer"
@@ -325,3 +328,36 @@ def test_closed_port_cannot_be_reached() -> None:
 def test_url_needs_a_scheme() -> None:
     with pytest.raises(DeployError, match="must start with http:// or https://"):
         deploy("localhost:3000", TOKEN, DASHBOARDS, DATASOURCE)
+
+
+def test_the_cli_deploys_twice_and_the_second_changes_nothing(
+    grafana: FakeGrafana, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENLAB_GRAFANA_TOKEN", TOKEN)
+    monkeypatch.setenv("OPENLAB_GRAFANA_INFLUX_URL", "http://influxdb:8086")
+    monkeypatch.setenv("OPENLAB_INFLUX_DATABASE", "openlab")
+    runner = CliRunner()
+
+    first = runner.invoke(main, ["dashboards", "deploy", "--url", grafana.url])
+    assert first.exit_code == 0, first.output
+    assert "dashboard openlab-city: created" in first.output
+    assert grafana.datasources[UID]["url"] == "http://influxdb:8086"
+    assert set(grafana.dashboards) == {dashboard["uid"] for dashboard in DASHBOARDS}
+    grafana.requests.clear()
+
+    second = runner.invoke(main, ["dashboards", "deploy", "--url", grafana.url])
+    assert second.exit_code == 0, second.output
+    assert grafana.writes() == []
+    assert second.output.count(": unchanged") == 2 + len(DASHBOARDS)
+
+
+def test_the_cli_exits_non_zero_on_a_failing_health_check_or_a_wrong_token(grafana: FakeGrafana) -> None:
+    runner = CliRunner()
+    grafana.health = (400, {"message": "InfluxDB returned error: database not found: openlab"})
+    failing = runner.invoke(main, ["dashboards", "deploy", "--url", grafana.url, "--token", TOKEN])
+    assert failing.exit_code == 1
+    assert "data source health: FAILED" in failing.output
+    refused = runner.invoke(main, ["dashboards", "deploy", "--url", grafana.url, "--token", "glsa_wrong"])
+    assert refused.exit_code == 1
+    assert "did not accept the token" in refused.output
+    assert "Traceback" not in refused.output
