@@ -1,15 +1,28 @@
 """The district dashboard (``openlab-district``): the district's sites ranked by anomaly activity
-and by state, and how each programme's kinds behave (urban life, mobility, energy)."""
+and by state, and, for each programme (urban life, mobility, energy), how its kinds stand now and
+behave over time."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import bargauge, timeseries
+from grafana_foundation_sdk.builders import bargauge, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.models import common
 
 from dashboards.influxql import InfluxQL, equals, label, matches, name, select
-from dashboards.parts import DISTRICT_UID, bars, board, panel, site_link, sort_rows, transform
-from dashboards.states import site_table
+from dashboards.parts import (
+    DISTRICT_UID,
+    SCORED,
+    Section,
+    bars,
+    board,
+    group_rows,
+    organize,
+    panel,
+    site_link,
+    sort_rows,
+    transform,
+)
+from dashboards.states import sensor_statuses, site_table, state_cells
 from dashboards.variables import district_variable
 from sensors import measurements
 from sensors.catalog import Programme
@@ -46,33 +59,66 @@ def sites_by_anomalies() -> bargauge.Panel:
     )
 
 
-def programme_kinds(programme: Programme) -> timeseries.Panel:
-    """The anomaly probability of each kind of ``programme`` in the district."""
-    title = programme.value.replace("_", " ").capitalize()
+def _title(programme: Programme) -> str:
+    return programme.value.replace("_", " ").capitalize()
+
+
+def kinds_now(programme: Programme) -> table.Panel:
+    """How the kinds of ``programme`` stand now in the district: sensors, and the gravest status."""
+    return (
+        panel(
+            table.Panel(),
+            f"{_title(programme)}: kinds now",
+            f"Each kind the {_title(programme).lower()} programme measures in the district: how many "
+            "sensors, and the gravest status among them now (an active alarm's severity, anomalous, a "
+            "stale or flatlined sensor, or normal), gravest first.",
+            sensor_statuses(_IN_DISTRICT, equals("programme", programme.value)),
+            width=8,
+            height=8,
+        )
+        .transformations(
+            [
+                group_rows("kind", "sensor_id", keeping_max="code"),
+                sort_rows("code (max)"),
+                organize(renamed={"sensor_id (count)": "sensors", "code (max)": "gravest status"}),
+            ]
+        )
+        .override_by_name("gravest status", state_cells())
+    )
+
+
+def kinds_over_time(programme: Programme) -> timeseries.Panel:
+    """The peak anomaly probability of each kind of ``programme`` in the district, over time."""
     query = select(
         f"max({name('probability')}) AS {name('probability')}",
         measurements.READING,
         _IN_DISTRICT,
         equals("programme", programme.value),
+        SCORED,
         every=True,
         by=("kind",),
     )
     return (
         panel(
             timeseries.Panel(),
-            f"{title}: anomaly probability by kind",
-            f"For each kind the {title.lower()} programme measures in the district, the highest "
-            "probability the detectors gave any of its readings of being anomalous, over time. A kind "
-            "close to 1 for long is one to drill into; a spike shared by all kinds points at the district, "
-            "not a sensor.",
+            f"{_title(programme)}: anomaly probability by kind",
+            f"For each kind the {_title(programme).lower()} programme measures in the district, the highest "
+            "probability the detectors gave any of its readings of being anomalous, over time. Working "
+            "sensors peak below 1; a kind at 1 has anomalous readings (its sites lead the ranking above), "
+            "and a rise shared by all kinds points at the district (weather, an event), not a sensor.",
             InfluxQL(query).alias("$tag_kind"),
-            width=8,
-            height=9,
+            width=16,
+            height=8,
         )
         .unit("percentunit")
         .min(0)
         .max(1)
     )
+
+
+def programme_section(programme: Programme) -> Section:
+    """A row for ``programme``: its kinds now, and over time."""
+    return _title(programme), [kinds_now(programme), kinds_over_time(programme)]
 
 
 def dashboard() -> board_builder.Dashboard:
@@ -81,7 +127,7 @@ def dashboard() -> board_builder.Dashboard:
         DISTRICT_UID,
         "openlab: district",
         "One district (or All): which of its sites have the most anomalies and where each stands now, and "
-        "how the kinds of each programme behave.",
+        "how the kinds of each programme (urban life, mobility, energy) stand and behave.",
         [
             (
                 "Sites",
@@ -99,7 +145,7 @@ def dashboard() -> board_builder.Dashboard:
                     ),
                 ],
             ),
-            ("Programmes", [programme_kinds(programme) for programme in Programme]),
+            *(programme_section(programme) for programme in Programme),
         ],
         variables=[district_variable()],
     )

@@ -18,7 +18,7 @@ from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common, dashboard
 
-from dashboards.influxql import DATASOURCE, InfluxQL, per_second
+from dashboards.influxql import DATASOURCE, InfluxQL, name, per_second
 from sensors import measurements
 
 TAG = "openlab"
@@ -38,6 +38,10 @@ NO_REASON = "none"
 """Values of the ``pipeline`` measurement's ``stage``, ``outcome`` and ``reason`` tags, as the
 worker writes them (its stages and outcomes are named in ``streams``, which dashboards may not
 import; the clean stage's other outcomes are :class:`sensors.health.Admission`'s)."""
+
+SCORED = f"{name('warming_up')} = false"
+"""The condition on ``reading`` that a detector past its warm-up scored it: the anomaly probability
+of a reading scored during the warm-up means nothing."""
 
 PanelBuilder = timeseries.Panel | stat.Panel | table.Panel | bargauge.Panel | geomap.Panel
 P = typing.TypeVar("P", timeseries.Panel, stat.Panel, table.Panel, bargauge.Panel, geomap.Panel)

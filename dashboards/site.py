@@ -14,7 +14,7 @@ from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.influxql import DATASOURCE, EventsQuery, InfluxQL, columns, label, latest, name, select
-from dashboards.parts import SITE_UID, board, organize, panel
+from dashboards.parts import SCORED, SITE_UID, board, organize, panel
 from dashboards.states import sensor_statuses, state_cells
 from dashboards.variables import site_filters, site_variables
 from sensors import measurements
@@ -26,11 +26,11 @@ SERIES = "$tag_sensor_id $col"
 """Series names: the sensor, then the column."""
 
 
-def _per_sensor(columns: str) -> InfluxQL:
-    """``columns`` of the chosen sensors' readings, per interval, one series per sensor and column."""
-    query = select(
-        columns, measurements.READING, *site_filters(measurements.READING), every=True, by=("sensor_id",)
-    )
+def _per_sensor(columns: str, *conditions: str) -> InfluxQL:
+    """``columns`` of the chosen sensors' readings (those meeting ``conditions``), per interval, one
+    series per sensor and column."""
+    readings = measurements.READING
+    query = select(columns, readings, *site_filters(readings), *conditions, every=True, by=("sensor_id",))
     return InfluxQL(query).alias(SERIES)
 
 
@@ -71,7 +71,7 @@ def probability_against_threshold() -> timeseries.Panel:
             "The probability the detector gave each sensor's readings of being anomalous (solid), and the "
             "threshold above which a reading counts as anomalous (dashed). Readings above the threshold in a "
             "row open an alarm.",
-            _per_sensor(columns),
+            _per_sensor(columns, SCORED),
             width=24,
             height=8,
         )
