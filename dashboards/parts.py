@@ -32,12 +32,9 @@ UIDS = (CITY_UID, DISTRICT_UID, SITE_UID, QUALITY_UID, PIPELINE_UID)
 TIME_RANGE = ("now-6h", "now")
 REFRESH = "30s"
 
-CLEAN = "clean"
-REJECTED = "rejected"
-NO_REASON = "none"
-"""Values of the ``pipeline`` measurement's ``stage``, ``outcome`` and ``reason`` tags, as the
-worker writes them (its stages and outcomes are named in ``streams``, which dashboards may not
-import; the clean stage's other outcomes are :class:`sensors.health.Admission`'s)."""
+CLEAN = measurements.CLEAN_STAGE
+REJECTED = measurements.REJECTED
+NO_REASON = measurements.NO_REASON
 
 SCORED = f"{name('warming_up')} = false"
 """The condition on ``reading`` that a detector past its warm-up scored it: the anomaly probability

@@ -37,6 +37,13 @@ PIPELINE = "pipeline"
 PIPELINE_TAGS = ("worker", "stage", "outcome", "reason")
 PIPELINE_FIELDS = ("events",)
 
+CLEAN_STAGE = "clean"
+"""The ``stage`` of the cleaning stage (the others: score, sink, health, alarm, operator)."""
+REJECTED = "rejected"
+"""The ``outcome`` of an event sent to the dead letters (its ``reason``: a ``sensors.cleaning.Reason``)."""
+NO_REASON = "none"
+"""The ``reason`` of an outcome that needs none."""
+
 SINK = "sink"
 """Each worker's InfluxDB writes in an interval: batches, points, retries and time spent."""
 

@@ -33,7 +33,7 @@ from models.alarms import Alarm, SensorAlarms
 from models.scoring import ScoredReading, score_reading
 from sensors.cleaning import Cleaner, DeadLetter, Reason, Rejection
 from sensors.health import HealthEvent, SensorState
-from sensors.measurements import STATUS_CODES
+from sensors.measurements import CLEAN_STAGE, REJECTED, STATUS_CODES
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
@@ -100,7 +100,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
                 at=now,
             )
             letters.append((message.key, letter.model_dump_json().encode()))
-            counters.count(stage, "rejected", rejection.reason.value)
+            counters.count(stage, REJECTED, rejection.reason.value)
         if letters:
             await publisher.publish(names.deadletter, letters)
 
@@ -173,9 +173,9 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             ),
             publisher.publish_to_partitions(sensor_states.changelog_topic.get_topic_name(), changelog),
         )
-        await reject(rejected, "clean")
+        await reject(rejected, CLEAN_STAGE)
         for outcome in ("accepted", "out_of_order", "replayed"):
-            counters.count("clean", outcome, n=outcomes[outcome])
+            counters.count(CLEAN_STAGE, outcome, n=outcomes[outcome])
         for item in health:
             counters.count_health(item.problem.value, item.status)
 
@@ -309,7 +309,7 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
 
     size, within = settings.batch_size, settings.batch_seconds
     sink_size, sink_within = settings.sink_batch_size, settings.sink_batch_seconds
-    stage(raw, "clean", clean_batch, size, within)
+    stage(raw, CLEAN_STAGE, clean_batch, size, within)
     stage(clean_topic, "score", score_batch, size, within)
     stage(scored_topic, "sink", sink_batch, sink_size, sink_within)
     stage(quality_topic, "health", health_batch, sink_size, sink_within)

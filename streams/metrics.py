@@ -118,7 +118,7 @@ class PipelineCounters(Collector):
                 stage, outcome, reason = key
                 lines.append(
                     f"{measurements.PIPELINE},worker={self.worker},stage={stage},outcome={outcome},"
-                    f"reason={reason or 'none'} events={delta}i {at_nanos}"
+                    f"reason={reason or measurements.NO_REASON} events={delta}i {at_nanos}"
                 )
         self._reported_events = Counter(self.events)
         sink, before = self.sink, self._reported_sink
