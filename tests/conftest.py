@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,9 @@ def stack_settings() -> Iterator[Settings]:
         stack.stop_service(settings, name)
 
 
-@pytest.fixture
-def pipeline_settings(stack_settings: Settings, tmp_path: Path) -> Settings:
-    """Settings of a pipeline nobody else uses: own topics, consumer group and database."""
+def isolated(stack_settings: Settings, **changes: Any) -> Settings:
+    """Settings of a pipeline nobody else uses: own topics (created), consumer group and database
+    (created), a city of 40 sites on 4 partitions, and any ``changes``."""
     run = f"t{uuid.uuid4().hex[:10]}"
     settings = stack_settings.model_copy(
         update={
@@ -42,11 +43,18 @@ def pipeline_settings(stack_settings: Settings, tmp_path: Path) -> Settings:
             "worker_web_port": 0,
             "sites": 40,
             "partitions": 4,
+            **changes,
         }
     )
     asyncio.run(ensure_topics(settings))
     stack.create_database(settings)
     return settings
+
+
+@pytest.fixture
+def pipeline_settings(stack_settings: Settings) -> Settings:
+    """Settings of a pipeline nobody else uses (see :func:`isolated`)."""
+    return isolated(stack_settings)
 
 
 WorkerFactory = Callable[[Settings], subprocess.Popen[bytes]]

@@ -17,7 +17,6 @@ import asyncio
 import json
 import random
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,13 +33,13 @@ from sensors import measurements
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator, Malformation, corrupt
 from sensors.sites import Site
-from streams import stack
 from streams.city import load_city
 from streams.influx import count_points, influxql
 from streams.operators import command
 from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics, read_values
+from streams.topics import TopicNames, read_values
 from streams.worker import start_worker, stop_worker
+from tests.conftest import isolated
 from tests.feeding import produce, wait_for
 
 HOURS = 2
@@ -107,20 +106,7 @@ def _events(settings: Settings, start: datetime) -> tuple[list[tuple[bytes, byte
 
 @pytest.fixture(scope="module")
 def stretch(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stretch]:
-    run = f"d{uuid.uuid4().hex[:10]}"
-    settings = stack_settings.model_copy(
-        update={
-            "topic_prefix": f"{run}.",
-            "app_id": f"openlab-{run}",
-            "influx_database": run,
-            "worker_web_port": 0,
-            "sites": 40,
-            "partitions": 4,
-            "metrics_seconds": 2.0,
-        }
-    )
-    asyncio.run(ensure_topics(settings))
-    stack.create_database(settings)
+    settings = isolated(stack_settings, metrics_seconds=2.0)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=HOURS, minutes=5)
     events, valid, site, sensor_id, kind = _events(settings, start)
     worker: subprocess.Popen[bytes] = start_worker(settings, tmp_path_factory.mktemp("worker") / "worker.log")
