@@ -9,7 +9,9 @@ scores are higher than usual. The raw scores it keeps are capped at ``cap``, so 
 cannot blow up the long-run variance nor stay in the window's mean; the newest one counts in full,
 so a single value far out (a spike) is unusual at once. The first ``grace`` raw scores (the model's
 own grace, when it scores everything 0) are neither judged nor learnt, so the long run is made of
-real scores from the start and a detector can alert after a short warm-up.
+real scores from the start and a detector can alert after a short warm-up. The long run's spread
+is at least ``floor``: raw scores that were all alike (a sensor that only idled, scored 0 each
+time) would otherwise make any departure at all infinitely unusual.
 
 >>> likelihood = AnomalyLikelihood(window=5)
 >>> for raw in [1.0, 1.2, 0.8, 1.1, 0.9] * 40:
@@ -30,19 +32,20 @@ from collections import deque
 from river import stats
 
 _SQRT2 = math.sqrt(2.0)
-_FLOOR = 1e-6
 
 
 class AnomalyLikelihood:
     """Gaussian tail of the recent mean raw score against the long run: a probability in [0, 1]."""
 
     name = "likelihood"
-    version = 1
+    version = 2
 
-    def __init__(self, window: int = 5, cap: float = 5.0, grace: int = 0) -> None:
+    def __init__(self, window: int = 5, cap: float = 5.0, grace: int = 0, floor: float = 1e-3) -> None:
         self.window = window
         self.cap = cap
         self.grace = grace
+        self.floor = floor
+        """The least spread of the long run of raw scores."""
         """Raw scores at the start neither judged (probability 0) nor learnt: the model's own grace,
         when it scores everything 0, would otherwise drag the long run down and widen its spread."""
         self.n_seen = 0
@@ -60,7 +63,7 @@ class AnomalyLikelihood:
         if count > self.window:
             total -= recent[0]
             count -= 1
-        spread = math.sqrt(max(float(self._var.get()), _FLOOR))
+        spread = max(math.sqrt(max(float(self._var.get()), 0.0)), self.floor)
         z = (total / count - float(self._mean.get())) / spread
         return 0.5 * math.erfc(-z / _SQRT2)
 

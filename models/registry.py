@@ -12,7 +12,7 @@ hour of the day (and of the weekend) the first time round.
 
 >>> detector = detector_for("traffic_flow")
 >>> detector.label, detector.warmup, detector.threshold, detector.model.profile.weekends
-('seasonal_likelihood@2', 60, 0.9999, True)
+('seasonal_likelihood@3', 60, 0.9999, True)
 >>> detector_for("temperature").model.profile.weekends, detector_for("temperature").warmup
 (False, 60)
 >>> sorted(DETECTORS)
@@ -21,6 +21,7 @@ hour of the day (and of the weekend) the first time round.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from models.detector import SensorDetector
@@ -62,20 +63,41 @@ city's first day (started at 0, 6, 7 and 16 o'clock), 30 readings raised about a
 alerts than 60, and 120 no fewer than 60; 20 (no long run yet) raised four times as many."""
 
 
+HALF_NORMAL_SPREAD = math.sqrt(1.0 - 2.0 / math.pi)
+"""The spread of ``|z|`` for a standard Gaussian ``z`` (about 0.6): the least spread of the long run of raw
+scores of a z-score whose spread has its kind's floor. A sensor that has only idled scores 0 throughout, and
+without this floor the first charging session after it would be infinitely unusual to the likelihood too."""
+
+LEAST_SCORE_SPREAD = 1e-3
+"""The least spread of the long run of raw scores for a sensor of unknown kind: its z-scores have no floor
+in the value's unit, so their size alone means little (on NAB, the half-normal's spread costs a point)."""
+
+
 def seasonal_likelihood(
-    weekends: bool = False, warmup: int = GENERIC_WARMUP, threshold: float = 0.999
+    weekends: bool = False, warmup: int = GENERIC_WARMUP, threshold: float = 0.999, least_spread: float = 0.0
 ) -> SensorDetector:
-    """The default detector: seasonal z-score, anomaly likelihood, alert at ``threshold``."""
+    """The default detector: seasonal z-score, anomaly likelihood, alert at ``threshold``.
+
+    ``least_spread`` (the kind's :attr:`~sensors.catalog.SensorKind.least_spread`, 0 for an unknown kind)
+    is the floor of the z-scores' spread, in the value's unit; with one, the likelihood's long run of raw
+    scores has at least :data:`HALF_NORMAL_SPREAD`.
+    """
     model = SeasonalZScore(
         fading_factor=0.01,
         profile=DailyProfile(buckets=24, fading_factor=0.1, weekends=weekends),
         grace=GRACE,
+        floor=least_spread,
     )
     return SensorDetector(
         "seasonal_likelihood",
-        2,
+        3,
         model,
-        AnomalyLikelihood(window=5, cap=5.0, grace=GRACE),
+        AnomalyLikelihood(
+            window=5,
+            cap=5.0,
+            grace=GRACE,
+            floor=HALF_NORMAL_SPREAD if least_spread > 0 else LEAST_SCORE_SPREAD,
+        ),
         threshold=threshold,
         warmup=warmup,
     )
@@ -128,4 +150,5 @@ def detector_for(kind: str) -> SensorDetector:
         weekends=kind in WEEKLY_KINDS,
         warmup=KIND_WARMUP,
         threshold=KIND_THRESHOLD,
+        least_spread=spec.least_spread,
     )

@@ -4,7 +4,8 @@ Preprocessing for periodic signals: the value minus its :class:`~models.seasonal
 expectation (seasonal differencing by time of day) is scored by one fading z-score and the value
 itself by another, so both a value out of the usual range and a usual value at an unusual hour (a
 street busy at 3 a.m., a missing rush hour) stand out. Without a profile it is a plain fading
-z-score.
+z-score. ``floor`` is the least spread of both, in the value's unit (see
+:attr:`sensors.catalog.SensorKind.least_spread`).
 
 >>> from datetime import UTC, datetime, timedelta
 >>> model = SeasonalZScore(fading_factor=0.01, profile=DailyProfile(fading_factor=0.3))
@@ -36,13 +37,17 @@ class SeasonalZScore:
     """Max of a fading z-score of the value and one of its residual from a daily profile."""
 
     name = "seasonal_zscore"
-    version = 1
+    version = 2
 
     def __init__(
-        self, fading_factor: float = 0.01, profile: DailyProfile | None = None, grace: int = 20
+        self,
+        fading_factor: float = 0.01,
+        profile: DailyProfile | None = None,
+        grace: int = 20,
+        floor: float = 0.0,
     ) -> None:
-        self.level = FadingZScore(fading_factor)
-        self.residual = FadingZScore(fading_factor)
+        self.level = FadingZScore(fading_factor, floor=floor)
+        self.residual = FadingZScore(fading_factor, floor=floor)
         self.profile = profile
         self.grace = grace
         """Values learnt before scoring anything but 0: a mean and spread of a few values mean little."""

@@ -6,10 +6,11 @@ history: the weight of a new value is never below ``1 / n`` for the ``n``-th val
 reaches ``1 / fading_factor`` they are the plain mean and variance of all values seen (River's
 ``EWMean`` would instead hold on to its first value for hundreds of values), and a sensor's z-score
 means something after a few dozen values. The spread has a
-floor (a thousandth of the mean's size), so a signal that has been constant does not turn its first
-small wiggle into an infinite score. Once it has seen a few values, it learns a value no further
-than ``clip`` standard deviations from the mean (winsorising): one wild spike then cannot inflate
-the spread so much that the next one goes unseen.
+floor (a thousandth of the mean's size, and ``floor`` in the values' unit: the variation that is
+normal for the quantity, such as a sensor's measurement noise), so a signal that has been constant
+(an idle charger's zeros) does not turn its first wiggle into an infinite score. Once it has seen a
+few values, it learns a value no further than ``clip`` standard deviations from the mean
+(winsorising): one wild spike then cannot inflate the spread so much that the next one goes unseen.
 
 >>> import random
 >>> rng = random.Random(7)
@@ -38,11 +39,13 @@ class FadingZScore:
     """Absolute z-score against bias-corrected exponentially weighted mean and variance."""
 
     name = "fading_zscore"
-    version = 3
+    version = 4
 
-    def __init__(self, fading_factor: float = 0.02, clip: float = 12.0) -> None:
+    def __init__(self, fading_factor: float = 0.02, clip: float = 12.0, floor: float = 0.0) -> None:
         self.fading_factor = fading_factor
         self.clip = clip
+        self.floor = floor
+        """The least spread, in the values' unit: the variation that is normal whatever was seen so far."""
         self.mean = 0.0
         """The weighted mean of the values learnt (0 before any)."""
         self.var = 0.0
@@ -67,7 +70,7 @@ class FadingZScore:
     def std(self) -> float:
         """The spread, never below its floor."""
         spread = math.sqrt(self.var) if self.var > 0.0 else 0.0
-        return max(spread, _RELATIVE_FLOOR * abs(self.mean), _ABSOLUTE_FLOOR)
+        return max(spread, _RELATIVE_FLOOR * abs(self.mean), _ABSOLUTE_FLOOR, self.floor)
 
     def score_one(self, value: float, floor: float = 0.0) -> float:
         """``|value - mean| / std``, with a spread of at least ``floor``; 0 before anything is learnt."""

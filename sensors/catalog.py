@@ -12,6 +12,7 @@ other city platforms.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -75,6 +76,10 @@ class SensorKind:
     steady: bool = False
     """Whether a working sensor of this kind may report the very same value for long (a waste
     bin nobody uses, a lamp drawing its rated power, a small car park): no flatline is flagged."""
+    intermittent: bool = False
+    """Whether a working sensor of this kind idles at ``low`` for hours, then runs at a level anywhere in
+    its range for a while (a charger between charging sessions, a test track between test runs): the
+    jump from idle to running, of any size the range allows, is its normal variation."""
 
     def may_repeat(self, value: float) -> bool:
         """Whether a working sensor may report ``value`` many times over: any value for a steady
@@ -85,6 +90,20 @@ class SensorKind:
         (True, False)
         """
         return self.steady or value <= self.low or value >= self.high
+
+    @property
+    def least_spread(self) -> float:
+        """The spread of a working sensor's values that is normal whatever it reported lately: its
+        measurement noise, and for an intermittent kind the spread of a running level that may lie
+        anywhere in the range (a uniform's, ``(high - low) / sqrt(12)``). A detector that has seen a
+        sensor only idle (or only steady) then does not take its normal variation for a rare event.
+
+        >>> KINDS["temperature"].least_spread, round(KINDS["ev_charging_power"].least_spread, 1)
+        (0.2, 101.0)
+        """
+        if self.intermittent:
+            return max(self.noise, (self.high - self.low) / math.sqrt(12.0))
+        return self.noise
 
     @property
     def alternative_units(self) -> dict[str, Conversion]:
@@ -255,8 +274,22 @@ _CATALOG: tuple[SensorKind, ...] = (
         5.0,
         "EVChargingStation",
         "power",
+        intermittent=True,
     ),
-    SensorKind("av_track_speed", Programme.MOBILITY, "km/h", 0.0, 250.0, 30, 30.0, 10.0, 4.0, None, None),
+    SensorKind(
+        "av_track_speed",
+        Programme.MOBILITY,
+        "km/h",
+        0.0,
+        250.0,
+        30,
+        30.0,
+        10.0,
+        4.0,
+        None,
+        None,
+        intermittent=True,
+    ),
     # renewable energy
     SensorKind(
         "solar_power",

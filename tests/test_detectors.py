@@ -76,7 +76,7 @@ def test_a_checkpoint_restores_a_detector_that_goes_on_exactly_alike(name: str) 
 
 def test_a_checkpoint_says_its_format_and_detector() -> None:
     data = dump_detector(detector_for("temperature"))
-    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@2\n".encode())
+    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@3\n".encode())
 
 
 @pytest.mark.parametrize(
@@ -103,8 +103,8 @@ def test_a_truncated_checkpoint_gives_none() -> None:
 
 def test_a_checkpoint_of_another_detector_version_gives_none() -> None:
     data = dump_detector(detector_for("humidity"))
-    assert load_detector(data, expected="seasonal_likelihood@1") is None
-    assert load_detector(data, expected="seasonal_likelihood@2") is not None
+    assert load_detector(data, expected="seasonal_likelihood@2") is None
+    assert load_detector(data, expected="seasonal_likelihood@3") is not None
 
 
 class Boom:
@@ -177,7 +177,10 @@ def test_every_kind_warms_up_for_an_hour_of_readings_at_most(kind: str) -> None:
         assert detector.warmup * KINDS[kind].interval_seconds <= 3600
 
 
-MINUTELY = sorted(kind for kind, spec in KINDS.items() if spec.interval_seconds == 60)
+MINUTELY = sorted(
+    kind for kind, spec in KINDS.items() if spec.interval_seconds == 60 and not spec.intermittent
+)
+"""Kinds reporting every minute whose jump of 20 noise spreads is no normal start of a session."""
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -226,5 +229,85 @@ def test_the_likelihood_neither_judges_nor_learns_its_grace() -> None:
 
 def test_an_unknown_kind_gets_the_generic_detector() -> None:
     detector = detector_for("not_a_kind")
-    assert detector.label == "seasonal_likelihood@2"
+    assert detector.label == "seasonal_likelihood@3"
     assert detector.warmup == 200
+
+
+def sessions(kind: str, plan: list[tuple[int, float]], seed: int = 4) -> list[tuple[float, datetime]]:
+    """An intermittent sensor at its cadence: ``(readings, level)`` stretches, idle (0, exactly) or running
+    at ``level`` with the kind's noise, as the simulator's chargers and test tracks report."""
+    spec = KINDS[kind]
+    rng = random.Random(seed)
+    step = timedelta(seconds=spec.interval_seconds)
+    values = [
+        level + rng.gauss(0.0, spec.noise) if level > 0 else 0.0
+        for count, level in plan
+        for _ in range(count)
+    ]
+    return [(max(value, spec.low), START + i * step) for i, value in enumerate(values)]
+
+
+IDLE_THEN_SESSIONS: dict[str, list[tuple[int, float]]] = {
+    # Idle through the warm-up and beyond, a slow session, idle, a fast charger's session, idle.
+    "ev_charging_power": [(180, 0.0), (90, 22.0), (120, 0.0), (40, 190.0), (60, 0.0)],
+    # A test track idle, a test run, lunch, a faster run.
+    "av_track_speed": [(240, 0.0), (360, 30.0), (120, 0.0), (240, 45.0)],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IDLE_THEN_SESSIONS))
+def test_a_normal_session_after_idling_raises_no_anomaly(kind: str) -> None:
+    """An idle charger or test track reports 0 for hours: its spread is no reason to find the next
+    session, of any size its range allows, anomalous (it was flagged with probability 1 before)."""
+    detector = detector_for(kind)
+    verdicts = [detector.observe(value, at) for value, at in sessions(kind, IDLE_THEN_SESSIONS[kind])]
+    assert not any(verdict.anomalous for verdict in verdicts)
+    assert max(verdict.probability for verdict in verdicts) < detector.threshold
+    idle = verdicts[detector.warmup]
+    assert not idle.warming_up
+    assert idle.expected_high - idle.expected_low >= 8 * KINDS[kind].least_spread
+
+
+@pytest.mark.parametrize("kind", sorted(IDLE_THEN_SESSIONS))
+def test_a_physically_strange_run_of_an_intermittent_kind_is_flagged(kind: str) -> None:
+    """Running at the top of the physical range for a few readings is flagged, after idling or mid-session."""
+    spec = KINDS[kind]
+    plan = IDLE_THEN_SESSIONS[kind]
+    step = timedelta(seconds=spec.interval_seconds)
+    for cut in (plan[0][0] + 30, sum(count for count, _ in plan)):  # mid-session, and idle at the end
+        detector = detector_for(kind)
+        history = sessions(kind, plan)[:cut]
+        for value, at in history:
+            detector.observe(value, at)
+        strange = [detector.observe(spec.high, history[-1][1] + i * step) for i in range(1, 6)]
+        assert any(verdict.anomalous for verdict in strange), cut
+
+
+def test_the_least_spread_is_the_noise_or_an_intermittent_kind_s_running_spread() -> None:
+    assert all(spec.least_spread == spec.noise for spec in KINDS.values() if not spec.intermittent)
+    assert {kind for kind, spec in KINDS.items() if spec.intermittent} == set(IDLE_THEN_SESSIONS)
+    charger = KINDS["ev_charging_power"]
+    assert charger.least_spread == pytest.approx((charger.high - charger.low) / 12**0.5)
+    for kind, floor in (("ev_charging_power", charger.least_spread), ("not_a_kind", 0.0)):
+        model = detector_for(kind).model
+        assert isinstance(model, SeasonalZScore)
+        assert model.level.floor == model.residual.floor == floor
+
+
+def test_a_fading_zscore_with_a_floor_does_not_divide_by_an_idle_spread() -> None:
+    model, bare = FadingZScore(fading_factor=0.01, floor=5.0), FadingZScore(fading_factor=0.01)
+    for _ in range(100):
+        model.learn_one(0.0)
+        bare.learn_one(0.0)
+    assert model.score_one(10.0) == pytest.approx(2.0)
+    assert bare.score_one(10.0) > 1e9
+    assert model.expected(4.0) == (-20.0, 20.0)
+
+
+def test_the_likelihood_of_all_alike_raw_scores_has_its_floor() -> None:
+    likelihood, bare = AnomalyLikelihood(window=5, floor=0.6), AnomalyLikelihood(window=5)
+    for _ in range(100):
+        likelihood.learn_one(0.0)
+        bare.learn_one(0.0)
+    assert bare.score_one(0.1) > 0.9999
+    assert likelihood.score_one(0.1) < 0.6 < 0.9999 < likelihood.score_one(15.0)
