@@ -88,9 +88,10 @@ def kinds_now(programme: Programme) -> table.Panel:
 
 
 def kinds_over_time(programme: Programme) -> timeseries.Panel:
-    """The peak anomaly probability of each kind of ``programme`` in the district, over time."""
+    """The mean anomaly probability of each kind of ``programme`` in the district, over time (the
+    peak over hundreds of sensors sits near 1 by chance alone and tells nothing)."""
     query = select(
-        f"max({name('probability')}) AS {name('probability')}",
+        f"mean({name('probability')}) AS {name('probability')}",
         measurements.READING,
         _IN_DISTRICT,
         equals("programme", programme.value),
@@ -102,10 +103,11 @@ def kinds_over_time(programme: Programme) -> timeseries.Panel:
         panel(
             timeseries.Panel(),
             f"{_title(programme)}: anomaly probability by kind",
-            f"For each kind the {_title(programme).lower()} programme measures in the district, the highest "
-            "probability the detectors gave any of its readings of being anomalous, over time. Working "
-            "sensors peak below 1; a kind at 1 has anomalous readings (its sites lead the ranking above), "
-            "and a rise shared by all kinds points at the district (weather, an event), not a sensor.",
+            f"For each kind the {_title(programme).lower()} programme measures in the district, the average "
+            "probability the detectors gave its readings of being anomalous, over time. For working sensors "
+            "it hovers around one half (a probability here is a rank); a kind whose average climbs has "
+            "something unusual across the district (weather, an event), not one sick sensor: single "
+            "sensors show in the ranking above.",
             InfluxQL(query).alias("$tag_kind"),
             width=16,
             height=8,
