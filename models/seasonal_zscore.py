@@ -5,7 +5,10 @@ expectation (seasonal differencing by time of day) is scored by one fading z-sco
 itself by another, so both a value out of the usual range and a usual value at an unusual hour (a
 street busy at 3 a.m., a missing rush hour) stand out. Without a profile it is a plain fading
 z-score. ``floor`` is the least spread of both, in the value's unit (see
-:attr:`sensors.catalog.SensorKind.least_spread`).
+:attr:`sensors.catalog.SensorKind.least_spread`). A value at one of the ``edges`` (the physical range's
+bounds: a solar plant's zero at night, an idle charger) moves the means but not the spreads: hours pinned
+at an edge would otherwise shrink both spreads to their floor, and the value's first move away from the
+edge, however usual (the sun rising), would score as if it were a spike.
 
 >>> from datetime import UTC, datetime, timedelta
 >>> model = SeasonalZScore(fading_factor=0.01, profile=DailyProfile(fading_factor=0.3))
@@ -37,7 +40,7 @@ class SeasonalZScore:
     """Max of a fading z-score of the value and one of its residual from a daily profile."""
 
     name = "seasonal_zscore"
-    version = 2
+    version = 3
 
     def __init__(
         self,
@@ -45,10 +48,12 @@ class SeasonalZScore:
         profile: DailyProfile | None = None,
         grace: int = 20,
         floor: float = 0.0,
+        edges: tuple[float, float] | None = None,
     ) -> None:
         self.level = FadingZScore(fading_factor, floor=floor)
         self.residual = FadingZScore(fading_factor, floor=floor)
         self.profile = profile
+        self.edges = edges
         self.grace = grace
         """Values learnt before scoring anything but 0: a mean and spread of a few values mean little."""
 
@@ -73,11 +78,13 @@ class SeasonalZScore:
         return max(level, self.residual.score_one(value - self.usual(at), floor))
 
     def learn_one(self, value: float, at: datetime) -> None:
+        edges = self.edges
+        spread = edges is None or self.level.n_seen < self.grace or edges[0] < value < edges[1]
         if self.profile is not None:
             if self.level.n_seen:  # the very first value has nothing to depart from
-                self.residual.learn_one(value - self.usual(at))
+                self.residual.learn_one(value - self.usual(at), spread)
             self.profile.learn_one(value, at)
-        self.level.learn_one(value)
+        self.level.learn_one(value, spread)
 
     def expected(self, at: datetime, width: float) -> tuple[float, float]:
         """The values scoring at most ``width``: both near the recent mean and near the usual value."""

@@ -52,7 +52,8 @@ class FadingZScore:
         """The weighted variance of the values learnt."""
         self.n_seen = 0
 
-    def learn_one(self, value: float) -> None:
+    def learn_one(self, value: float, spread: bool = True) -> None:
+        """Learn ``value``: its mean, and its spread unless ``spread`` is false (the mean alone moves)."""
         n = self.n_seen
         if n >= _CLIP_AFTER:
             mean, reach = self.mean, self.clip * self.std
@@ -64,7 +65,8 @@ class FadingZScore:
         diff = value - self.mean
         step = weight * diff
         self.mean += step
-        self.var = (1.0 - weight) * (self.var + diff * step)
+        if spread:
+            self.var = (1.0 - weight) * (self.var + diff * step)
 
     @property
     def std(self) -> float:
