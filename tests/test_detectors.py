@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 from collections.abc import Callable
@@ -76,7 +77,7 @@ def test_a_checkpoint_restores_a_detector_that_goes_on_exactly_alike(name: str) 
 
 def test_a_checkpoint_says_its_format_and_detector() -> None:
     data = dump_detector(detector_for("temperature"))
-    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@3\n".encode())
+    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@4\n".encode())
 
 
 @pytest.mark.parametrize(
@@ -104,7 +105,7 @@ def test_a_truncated_checkpoint_gives_none() -> None:
 def test_a_checkpoint_of_another_detector_version_gives_none() -> None:
     data = dump_detector(detector_for("humidity"))
     assert load_detector(data, expected="seasonal_likelihood@2") is None
-    assert load_detector(data, expected="seasonal_likelihood@3") is not None
+    assert load_detector(data, expected="seasonal_likelihood@4") is not None
 
 
 class Boom:
@@ -229,7 +230,7 @@ def test_the_likelihood_neither_judges_nor_learns_its_grace() -> None:
 
 def test_an_unknown_kind_gets_the_generic_detector() -> None:
     detector = detector_for("not_a_kind")
-    assert detector.label == "seasonal_likelihood@3"
+    assert detector.label == "seasonal_likelihood@4"
     assert detector.warmup == 200
 
 
@@ -311,3 +312,101 @@ def test_the_likelihood_of_all_alike_raw_scores_has_its_floor() -> None:
         bare.learn_one(0.0)
     assert bare.score_one(0.1) > 0.9999
     assert likelihood.score_one(0.1) < 0.6 < 0.9999 < likelihood.score_one(15.0)
+
+
+def test_an_interpolating_profile_follows_a_ramp_between_the_hours() -> None:
+    stepped = DailyProfile(buckets=24, fading_factor=0.001)
+    ramp = DailyProfile(buckets=24, fading_factor=0.001, interpolate=True)
+    for minute in range(1440):
+        for profile in (stepped, ramp):
+            profile.learn_one(minute / 60.0, START + timedelta(minutes=minute))
+    for minute in (600, 615, 645, 659):  # 10:00 to 10:59 the next day: the value is minute / 60
+        at = START + timedelta(days=1, minutes=minute)
+        assert ramp.predict_one(at) == pytest.approx(minute / 60.0, abs=0.02)
+    # The stepped profile expects the hour's mean all through the hour.
+    assert stepped.predict_one(START + timedelta(days=1, hours=10)) == pytest.approx(10.5, abs=0.02)
+    # A neighbour not seen yet leaves the bucket's own mean; an unseen bucket has no expectation.
+    first = DailyProfile(interpolate=True)
+    first.learn_one(3.0, START + timedelta(hours=5, minutes=10))
+    assert first.predict_one(START + timedelta(days=1, hours=5, minutes=50)) == 3.0
+    assert first.predict_one(START + timedelta(hours=7)) is None
+
+
+def test_a_profile_bucket_seen_once_is_the_plain_mean_of_its_values() -> None:
+    profile = DailyProfile(fading_factor=0.01)
+    for minute, value in enumerate((10.0, 20.0, 30.0)):
+        profile.learn_one(value, START + timedelta(minutes=minute))
+    assert profile.predict_one(START + timedelta(days=1)) == pytest.approx(20.0)
+
+
+def test_a_kind_profile_weighs_whole_days_whatever_the_cadence() -> None:
+    minute = detector_for("battery_soc").model.profile  # type: ignore[attr-defined]
+    hourly_share = 1.0 - (1.0 - minute.fading_factor) ** 60  # a day's 60 readings of an hour bucket
+    assert hourly_share == pytest.approx(0.5)
+    assert minute.interpolate
+    assert not DETECTORS["seasonal_likelihood"]().model.profile.interpolate  # type: ignore[attr-defined]
+
+
+def test_a_value_pinned_at_an_edge_moves_the_means_not_the_spreads() -> None:
+    pinned = FadingZScore(fading_factor=0.1)
+    for value in (10.0, 30.0) * 20:
+        pinned.learn_one(value)
+    spread = pinned.std
+    for _ in range(100):
+        pinned.learn_one(0.0, spread=False)
+    assert pinned.std == spread and pinned.mean == pytest.approx(0.0, abs=1e-3)
+    model = SeasonalZScore(profile=DailyProfile(), grace=5, floor=1.0, edges=(0.0, 100.0))
+    for i in range(40):
+        model.learn_one(10.0 if i % 2 else 30.0, START + timedelta(minutes=i))
+    before = model.level.std
+    for i in range(40, 400):
+        model.learn_one(0.0, START + timedelta(minutes=i))
+    assert model.level.std == before
+    assert model.score_one(20.0, START + timedelta(minutes=400)) < 3.0
+
+
+def solar_day(days: int, seed: int = 3) -> list[tuple[float, datetime]]:
+    """A solar plant reporting every minute: exactly 0 at night, a noisy daily arch by day."""
+    spec = KINDS["solar_power"]
+    rng = random.Random(seed)
+    out = []
+    for minute in range(days * 1440):
+        at = START + timedelta(minutes=minute)
+        hour = at.hour + at.minute / 60.0
+        sun = max(0.0, math.sin(math.pi * (hour - 7.0) / 10.0)) if 7.0 < hour < 17.0 else 0.0
+        value = 0.0 if sun == 0.0 else max(0.0, 400.0 * sun * (1.0 + 0.05 * math.sin(minute / 40.0)))
+        out.append((value if value == 0.0 else max(0.0, value + rng.gauss(0.0, spec.noise)), at))
+    return out
+
+
+def ramp_day(days: int, seed: int = 5) -> list[tuple[float, datetime]]:
+    """A battery reporting every minute: flat at night, ramping up by day and down in the evening."""
+    rng = random.Random(seed)
+    out = []
+    for minute in range(days * 1440):
+        at = START + timedelta(minutes=minute)
+        hour = at.hour + at.minute / 60.0
+        level = (
+            25.0 + 65.0 * max(0.0, min(1.0, (hour - 9.5) / 5.5)) - 55.0 * max(0.0, min(1.0, (hour - 17) / 5))
+        )
+        out.append((level + rng.gauss(0.0, KINDS["battery_soc"].noise), at))
+    return out
+
+
+@pytest.mark.parametrize(("kind", "series"), [("solar_power", solar_day), ("battery_soc", ramp_day)])
+def test_a_daily_ramp_or_sunrise_raises_no_alert(
+    kind: str, series: Callable[[int], list[tuple[float, datetime]]]
+) -> None:
+    detector = detector_for(kind)
+    verdicts = [detector.observe(value, at) for value, at in series(4)]
+    assert not [v for v in verdicts[1440:] if v.anomalous]
+
+
+def test_an_air_quality_spike_after_a_normal_run_is_flagged() -> None:
+    detector = detector_for("air_pm25")
+    rng = random.Random(11)
+    for minute in range(100):
+        detector.observe(20.0 + rng.gauss(0.0, 2.0), START + timedelta(minutes=minute))
+    spike = [detector.observe(900.0, START + timedelta(minutes=100 + i)) for i in range(12)]
+    assert spike[0].anomalous
+    assert all(v.anomalous for v in spike[:3])
