@@ -63,6 +63,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from models.scoring import ScoredReading
 from sensors.catalog import KINDS
+from sensors.event_time import from_micros, to_micros
 from sensors.health import FLATLINE, SEQUENCE_RESET
 from sensors.sites import Site
 
@@ -96,8 +97,6 @@ SUSPECT_FLAGS: frozenset[str] = frozenset({FLATLINE, SEQUENCE_RESET})
 severity is then ``indeterminate`` (a reading with a converted unit is not suspect)."""
 
 _STATE_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://openlab.invalid/alarms")
 
 
@@ -264,7 +263,7 @@ class Evidence:
 
     def to_list(self) -> list[Any]:
         return [
-            _micros(self.at),
+            to_micros(self.at),
             self.value,
             self.score,
             self.probability,
@@ -279,7 +278,7 @@ class Evidence:
     def from_list(cls, data: Sequence[Any]) -> Evidence:
         at, value, score, probability, threshold, low, high, detector, severity = data
         return cls(
-            _at(at),
+            from_micros(at),
             float(value),
             float(score),
             float(probability),
@@ -611,13 +610,13 @@ class SensorAlarms:
             "v": _STATE_VERSION,
             "sensor_id": self.sensor_id,
             "alarm_type": self.alarm_type,
-            "latest": _micros(self.latest),
+            "latest": to_micros(self.latest),
             "streak": self.streak,
-            "streak_start": _micros(self.streak_start),
+            "streak_start": to_micros(self.streak_start),
             "peak": None if self.peak is None else self.peak.to_list(),
             "normal_run": self.normal_run,
-            "openings": [_micros(moment) for moment in self.openings],
-            "recent": [[_micros(moment), value, list(quality)] for moment, value, quality in self.recent],
+            "openings": [to_micros(moment) for moment in self.openings],
+            "recent": [[to_micros(moment), value, list(quality)] for moment, value, quality in self.recent],
             "current": None if self.current is None else self.current.model_dump(mode="json"),
         }
 
@@ -640,14 +639,14 @@ class SensorAlarms:
                 sensor_id=str(data["sensor_id"]),
                 rules=rules or AlarmRules(),
                 alarm_type=str(data["alarm_type"]),
-                latest=_moment(data["latest"]),
+                latest=from_micros(data["latest"]),
                 streak=int(data["streak"]),
-                streak_start=_moment(data["streak_start"]),
+                streak_start=from_micros(data["streak_start"]),
                 peak=None if data["peak"] is None else Evidence.from_list(data["peak"]),
                 normal_run=int(data["normal_run"]),
-                openings=[_at(micros) for micros in data["openings"]],
+                openings=[from_micros(micros) for micros in data["openings"]],
                 recent=[
-                    (_at(micros), float(value), tuple(str(flag) for flag in quality))
+                    (from_micros(micros), float(value), tuple(str(flag) for flag in quality))
                     for micros, value, quality in data["recent"]
                 ],
                 current=None if current is None else Alarm.model_validate(current),
@@ -702,15 +701,3 @@ def _operator_time(at: datetime) -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
-
-
-def _at(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(micros))
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _at(micros)

@@ -40,7 +40,7 @@ worker crash is recognised: a reading already accepted from the same offsets pas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -48,6 +48,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from sensors.catalog import KINDS
 from sensors.cleaning import Reason, Rejection
+from sensors.event_time import from_micros, to_micros
 from sensors.reading import Reading
 
 OUT_OF_ORDER = "out_of_order"
@@ -63,8 +64,6 @@ SEQLESS_MEMORY = 32
 """How many recent event times are kept, for deduplication, of a sensor that sends no ``seq``."""
 
 _STATE_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class Problem(StrEnum):
@@ -287,13 +286,13 @@ class SensorState:
             "kind": self.kind,
             "partition": self.partition,
             "offset": self.offset,
-            "latest": _micros(self.latest),
+            "latest": to_micros(self.latest),
             "top_seq": self.top_seq,
             "seen": format(self.seen, "x"),
-            "recent": [_micros(moment) for moment in self.recent],
+            "recent": [to_micros(moment) for moment in self.recent],
             "last_value": self.last_value,
             "run": self.run,
-            "run_start": _micros(self.run_start),
+            "run_start": to_micros(self.run_start),
             "flat": self.flat,
             "stale": self.stale,
         }
@@ -319,27 +318,15 @@ class SensorState:
                 kind=str(data["kind"]),
                 partition=int(data["partition"]),
                 offset=int(data["offset"]),
-                latest=_moment(data["latest"]),
+                latest=from_micros(data["latest"]),
                 top_seq=None if data["top_seq"] is None else int(data["top_seq"]),
                 seen=int(data["seen"], 16),
-                recent=[_at(micros) for micros in data["recent"]],
+                recent=[from_micros(micros) for micros in data["recent"]],
                 last_value=None if data["last_value"] is None else float(data["last_value"]),
                 run=int(data["run"]),
-                run_start=_moment(data["run_start"]),
+                run_start=from_micros(data["run_start"]),
                 flat=bool(data["flat"]),
                 stale=bool(data["stale"]),
             )
         except (KeyError, TypeError, ValueError, OverflowError):
             return None
-
-
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
-
-
-def _at(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(micros))
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _at(micros)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ from influxdb_client.rest import ApiException
 from models.alarms import Alarm
 from models.scoring import ScoredReading
 from sensors import measurements
+from sensors.event_time import to_micros
 from sensors.health import HealthEvent, Problem
 from sensors.sites import Site, SiteRegistry
 from streams.metrics import SinkStats
@@ -24,9 +25,12 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+
+
+def _nanos(moment: datetime) -> int:
+    """A point's timestamp: nanoseconds since the epoch, exact to the microsecond."""
+    return to_micros(moment) * 1000
 
 
 def _tag(value: str) -> str:
@@ -38,7 +42,7 @@ def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
     site = registry.site(scored.site_id)
     district = site.district.value if site else "unknown"
     programme = site.programme.value if site else "unknown"
-    nanos = (scored.observed_at - _EPOCH) // _MICROSECOND * 1000
+    nanos = _nanos(scored.observed_at)
     seq = "" if scored.seq is None else f"seq={scored.seq}i,"
     return (
         f"{measurements.READING},sensor_id={_tag(scored.sensor_id)},site_id={_tag(scored.site_id)},"
@@ -64,7 +68,7 @@ def status_line(sensor_id: str, kind: str, site: Site, at: datetime, fields: dic
         for name, value in fields.items()
     ]
     values += [f"latitude={site.latitude!r}", f"longitude={site.longitude!r}"]
-    nanos = (at - _EPOCH) // _MICROSECOND * 1000
+    nanos = _nanos(at)
     return (
         f"{measurements.SENSOR_STATUS},sensor_id={_tag(sensor_id)},site_id={_tag(site.site_id)},"
         f"kind={_tag(kind)},district={_tag(site.district.value)},programme={site.programme.value},"
@@ -90,12 +94,12 @@ def health_line(event: HealthEvent, registry: SiteRegistry) -> str:
     district = site.district.value if site else "unknown"
     fields = [f"open={'true' if event.status == 'open' else 'false'}"]
     if event.end is not None:
-        fields.append(f"end={(event.end - _EPOCH) // _MICROSECOND * 1000}i")
+        fields.append(f"end={_nanos(event.end)}i")
         fields.append(f"duration_seconds={(event.end - event.start).total_seconds()!r}")
     if event.readings is not None:
         fields.append(f"readings={event.readings}i")
     fields.append(f"detail={_string_field(event.detail)}")
-    nanos = (event.start - _EPOCH) // _MICROSECOND * 1000
+    nanos = _nanos(event.start)
     return (
         f"{measurements.SENSOR_HEALTH},sensor_id={_tag(event.sensor_id)},site_id={_tag(event.site_id)},"
         f"kind={_tag(event.kind)},district={_tag(district)},problem={event.problem.value} "
@@ -118,7 +122,7 @@ def alarm_line(alarm: Alarm) -> str:
         f"value={alarm.value!r}",
         f"summary={_string_field(alarm.summary)}",
     ]
-    nanos = (alarm.updated_at - _EPOCH) // _MICROSECOND * 1000
+    nanos = _nanos(alarm.updated_at)
     return (
         f"{measurements.ALARM},sensor_id={_tag(alarm.sensor_id)},site_id={_tag(alarm.site_id)},"
         f"kind={_tag(alarm.kind)},district={_tag(alarm.district)},owner_id={_tag(alarm.owner_id)},"
