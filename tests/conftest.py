@@ -7,9 +7,10 @@ never see each other's data, and a worker process that it can kill.
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,58 @@ from streams import stack
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.worker import start_worker, stop_worker
+
+_DEADLINE_MARGIN_SECONDS = 30.0
+"""How long before pytest-timeout's limit an async test is cancelled where it waits."""
+
+
+def _with_deadline(
+    test: Callable[..., Coroutine[Any, Any, None]], seconds: float
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await test(*args, **kwargs)
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"still running after {seconds:g} s; cancelled where it waited (the traceback above)"
+            ) from exc
+
+    return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every async test a deadline inside its event loop, just before pytest-timeout's.
+
+    pytest-timeout interrupts a hung test from a signal, whose traceback shows only the event loop
+    waiting in ``select``; cancelling the test's task instead shows the ``await`` it hung on, and
+    leaves the session's event loop usable for the tests after it.
+    """
+    for item in items:
+        test = getattr(item, "obj", None)
+        if isinstance(item, pytest.Function) and asyncio.iscoroutinefunction(test):
+            marker = item.get_closest_marker("timeout")
+            limit = float(marker.args[0] if marker and marker.args else config.getini("timeout"))
+            item.obj = _with_deadline(test, max(limit - _DEADLINE_MARGIN_SECONDS, limit / 2))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test, for fixtures that report more when it failed."""
+    report: pytest.TestReport = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def failed_report(request: pytest.FixtureRequest) -> pytest.TestReport | None:
+    """The report of the phase (setup or call) in which the test of ``request`` failed, if it did."""
+    return next((r for r in request.node.stash.get(_REPORTS, {}).values() if r.failed), None)
 
 
 @pytest.fixture(scope="session")
@@ -60,16 +113,27 @@ def pipeline_settings(stack_settings: Settings) -> Settings:
 WorkerFactory = Callable[[Settings], subprocess.Popen[bytes]]
 
 
+_LOG_TAIL_LINES = 60
+
+
 @pytest.fixture
-def worker(tmp_path: Path) -> Iterator[WorkerFactory]:
-    """Start worker processes; every one still running at the end is stopped."""
+def worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WorkerFactory]:
+    """Start worker processes; every one still running at the end is stopped. When the test
+    failed, the end of each worker's log is shown with the failure."""
     processes: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
 
     def start(settings: Settings) -> subprocess.Popen[bytes]:
-        process = start_worker(settings, tmp_path / f"worker-{len(processes)}.log")
+        logs.append(tmp_path / f"worker-{len(processes)}.log")
+        process = start_worker(settings, logs[-1])
         processes.append(process)
         return process
 
     yield start
     for process in processes:
         stop_worker(process)
+    report = failed_report(request)
+    if report is not None:
+        for log in logs:
+            lines = log.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
+            report.sections.append((f"last {len(lines)} lines of {log.name}", "\n".join(lines)))
