@@ -197,32 +197,35 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
         counters.count("score", "anomalous", n=anomalous)
         counters.count("score", "normal", n=len(scored) - anomalous)
 
-    async def write_points(
-        batch: list[Any], stage: str, points: Callable[[Any, SiteRegistry], list[str]]
-    ) -> None:
-        good = [e for e in batch if not isinstance(e.value, Rejection)]
-        await reject([(e, e.value) for e in batch if isinstance(e.value, Rejection)], stage)
-        lines = [points(e.value, registry) for e in good]
+    async def write_points(events_points: list[tuple[Any, list[str]]], stage: str) -> int:
+        """Write every event's points to InfluxDB; an event whose points InfluxDB refuses goes to
+        the dead letters with its answer (the others are written, idempotently, all the same).
+        Returns how many events had their points written."""
         try:
-            await writer.write([line for event_lines in lines for line in event_lines])
+            await writer.write([line for _, lines in events_points for line in lines])
         except Refused:
-            # Find the points InfluxDB will not take; the rest are (re)written idempotently.
             refused = []
-            for event, one in zip(good, lines, strict=True):
+            for event, lines in events_points:
                 try:
-                    await writer.write(one)
+                    await writer.write(lines)
                 except Refused as refusal:
                     refused.append((event, Rejection(Reason.SINK_REJECTED, str(refusal))))
             await reject(refused, stage)
-            counters.count(stage, "written", n=len(good) - len(refused))
-        else:
-            counters.count(stage, "written", n=len(good))
+            return len(events_points) - len(refused)
+        return len(events_points)
+
+    async def write_events(
+        batch: list[Any], stage: str, points: Callable[[Any, SiteRegistry], list[str]]
+    ) -> None:
+        await reject([(e, e.value) for e in batch if isinstance(e.value, Rejection)], stage)
+        good = [(e, points(e.value, registry)) for e in batch if not isinstance(e.value, Rejection)]
+        counters.count(stage, "written", n=await write_points(good, stage))
 
     async def sink_batch(batch: list[Any]) -> None:
-        await write_points(batch, "sink", lambda scored, registry: [reading_line(scored, registry)])
+        await write_events(batch, "sink", lambda scored, registry: [reading_line(scored, registry)])
 
     async def health_batch(batch: list[Any]) -> None:
-        await write_points(batch, "health", health_lines)
+        await write_events(batch, "health", health_lines)
 
     def alarms_of(sensor_id: str) -> SensorAlarms:
         state = _held(
@@ -233,18 +236,25 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
         return state
 
     async def raise_alarms(
-        alarms: list[Alarm], changed: dict[str, tuple[int, SensorAlarms]], statuses: Sequence[str] = ()
+        alarms: list[tuple[Any, Alarm]],
+        changed: dict[str, tuple[int, SensorAlarms]],
+        stage: str,
+        statuses: Sequence[tuple[Any, str]] = (),
     ) -> None:
-        """Publish alarm events to ``alerts`` and to their owners' topics, write them and the
-        sensors' changes of status to InfluxDB, and store the changed alarm states, all before the
-        batch is acknowledged."""
+        """Publish the alarm events (each with the event that raised it) to ``alerts`` and to
+        their owners' topics, store the changed alarm states, then write the alarm events and the
+        sensors' changes of status to InfluxDB, all before the batch is acknowledged."""
         by_owner: dict[str, list[Record]] = defaultdict(list)
         every: list[Record] = []
-        for alarm in alarms:
+        points: dict[int, tuple[Any, list[str]]] = {}
+        for event, alarm in alarms:
             record = (alarm.site_id.encode(), alarm.model_dump_json().encode())
             every.append(record)
             by_owner[alarm.owner_id].append(record)
+            points.setdefault(id(event), (event, []))[1].append(alarm_line(alarm))
             counters.count("alarm", alarm.change.value, alarm.severity.value)
+        for event, line in statuses:
+            points.setdefault(id(event), (event, []))[1].append(line)
         changelog = _changelog(
             (sensor, partition, state.to_dict()) for sensor, (partition, state) in changed.items()
         )
@@ -253,13 +263,13 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
             *(publisher.publish(names.owner(owner), records) for owner, records in by_owner.items()),
             publisher.publish_to_partitions(sensor_alarms.changelog_topic.get_topic_name(), changelog),
         )
-        if alarms or statuses:
-            await writer.write([*(alarm_line(alarm) for alarm in alarms), *statuses])
+        if points:
+            await write_points(list(points.values()), stage)
 
     async def alarm_batch(batch: list[Any]) -> None:
-        alarms: list[Alarm] = []
+        alarms: list[tuple[Any, Alarm]] = []
         changed: dict[str, tuple[int, SensorAlarms]] = {}
-        statuses: list[str] = []
+        statuses: list[tuple[Any, str]] = []
         for event in batch:
             scored = event.value
             site = None if isinstance(scored, Rejection) else registry.site(scored.site_id)
@@ -267,15 +277,16 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
                 continue  # the sink dead-letters what it cannot read
             state = alarms_of(scored.sensor_id)
             before = None if state.latest is None else state.status
-            alarms.extend(state.observe(scored, site))
+            alarms.extend((event, alarm) for alarm in state.observe(scored, site))
             changed[scored.sensor_id] = (event.message.partition, state)
             if state.status != before:
                 fields: dict[str, int | str] = {"code": STATUS_CODES[state.status], "status": state.status}
-                statuses.append(status_line(scored.sensor_id, scored.kind, site, scored.observed_at, fields))
-        await raise_alarms(alarms, changed, statuses)
+                line = status_line(scored.sensor_id, scored.kind, site, scored.observed_at, fields)
+                statuses.append((event, line))
+        await raise_alarms(alarms, changed, "alarm", statuses)
 
     async def command_batch(batch: list[Any]) -> None:
-        alarms: list[Alarm] = []
+        alarms: list[tuple[Any, Alarm]] = []
         changed: dict[str, tuple[int, SensorAlarms]] = {}
         rejected: list[tuple[Any, Rejection]] = []
         for event in batch:
@@ -290,9 +301,9 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
                 detail = f"sensor {command.sensor_id} has no alarm {command.alarm_id} to {command.action}"
                 rejected.append((event, Rejection(Reason.SCHEMA, detail)))
                 continue
-            alarms.append(alarm)
+            alarms.append((event, alarm))
             changed[command.sensor_id] = (event.message.partition, state)
-        await raise_alarms(alarms, changed)
+        await raise_alarms(alarms, changed, "operator")
         await reject(rejected, "operator")
 
     # take_events() acknowledges a batch only after the body returns, and each step returns

@@ -79,18 +79,17 @@ def status_line(sensor_id: str, kind: str, site: Site, at: datetime, fields: dic
 def health_lines(event: HealthEvent, registry: SiteRegistry) -> list[str]:
     """The points of a health episode: the episode, and for a stale or flatlined sensor the
     change in its status (1 at the start, 0 at the end)."""
-    lines = [health_line(event, registry)]
     site = registry.site(event.site_id)
+    lines = [health_line(event, site)]
     if site is not None and event.problem in (Problem.STALE, Problem.FLATLINE):
         at, unwell = (event.end, 0) if event.end is not None else (event.start, 1)
         lines.append(status_line(event.sensor_id, event.kind, site, at, {event.problem.value: unwell}))
     return lines
 
 
-def health_line(event: HealthEvent, registry: SiteRegistry) -> str:
+def health_line(event: HealthEvent, site: Site | None) -> str:
     """The line-protocol point of a sensor health episode, at its start: the closing of an
-    episode overwrites its opening."""
-    site = registry.site(event.site_id)
+    episode overwrites its opening. ``site`` is the sensor's site, if the registry knows it."""
     district = site.district.value if site else "unknown"
     fields = [f"open={'true' if event.status == 'open' else 'false'}"]
     if event.end is not None:
