@@ -24,6 +24,12 @@ class ModelSchema(faust.Schema[bytes, Any], Generic[Model]):
         super().__init__(key_type=bytes, key_serializer="raw", value_serializer="raw")
         self.model = model
 
+    def loads_key(self, app: Any, message: Any, **_: Any) -> bytes:
+        # The key as it came (None if it had none): Faust's serializer registry returns the same
+        # bytes, through three calls per event.
+        key: bytes = message.key
+        return key
+
     def loads_value(self, app: Any, message: Any, **_: Any) -> Model | Rejection:
         return parse(self.model, message.value)
 

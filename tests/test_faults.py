@@ -1,4 +1,5 @@
-"""Faults on the real stack: a killed worker, an InfluxDB outage, a Kafka restart.
+"""Faults on the real stack: a killed worker, an InfluxDB outage, a Kafka restart, a worker
+joining mid-stream (a rebalance).
 
 The guarantee under test (README, "Guarantees"): every valid reading ends up in InfluxDB
 exactly once, as one point, whatever of these happens mid-stream, and no event is dead-lettered
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from streams import stack
 from streams.influx import count_points
 from streams.settings import Settings
-from streams.topics import read_values
+from streams.topics import group_state, read_values
 from tests.conftest import WorkerFactory
 from tests.feeding import city_events, produce, wait_for
 
@@ -75,3 +76,32 @@ async def test_a_kafka_restart_mid_stream_loses_nothing(
     await produce(settings, events[2000:])
     await assert_exactly_in_influx(settings, len(events))
     assert process.poll() is None, "the worker must ride out the restart"
+
+
+async def test_a_worker_joining_mid_stream_loses_nothing(
+    pipeline_settings: Settings, worker: WorkerFactory
+) -> None:
+    """The group rebalances while readings flow: the partitions the first worker gives up, with
+    events it had fetched but not yet processed, are taken over without losing or doubling any."""
+    settings = pipeline_settings
+    events = city_events(settings, 12000, datetime.now(UTC) - timedelta(hours=6))
+    worker(settings)
+    await produce(settings, events[:1000])
+    await wait_for("the first worker's first points", lambda: points_at_least(settings, 500))
+
+    async def feed() -> None:
+        for start in range(1000, len(events), 250):
+            await produce(settings, events[start : start + 250])
+            await asyncio.sleep(0.3)  # about 15 s of feed: the group forms again meanwhile
+
+    feeding = asyncio.create_task(feed())
+    await asyncio.sleep(1.0)
+    worker(settings)
+
+    async def two_members() -> bool:
+        return await group_state(settings, settings.app_id) == ("Stable", 2)
+
+    await wait_for("a stable group of two workers", two_members, seconds=120)
+    assert not feeding.done(), "the group must form again while readings flow"
+    await feeding
+    await assert_exactly_in_influx(settings, len(events))
