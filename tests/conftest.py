@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterator
@@ -80,7 +81,8 @@ def stack_settings() -> Iterator[Settings]:
 
     A stack already running there (all of its services) is used as it is. Otherwise the session
     starts one of its own, empty, in a directory of its own (``tests-<ports>`` under
-    ``OPENLAB_HOME``), and stops and wipes it afterwards: every test makes topics and a database
+    ``OPENLAB_HOME``), and stops and wipes it afterwards (its logs are kept until the next
+    session): every test makes topics and a database
     of its own, and a broker that kept them all from run to run (tens of thousands of partitions)
     took minutes to start and slowed every request; nor does the suite touch the data
     ``openlab run`` left in its stack.
@@ -92,12 +94,13 @@ def stack_settings() -> Iterator[Settings]:
     own = settings.model_copy(
         update={"stack_dir": settings.home / f"tests-{settings.kafka_port}-{settings.influx_port}"}
     )
-    stack.down(own, wipe=True)  # what an interrupted session left
+    stack.down(own)  # what an interrupted session left running
+    shutil.rmtree(own.run_dir, ignore_errors=True)  # and its data and logs
     stack.up(own)
     try:
         yield own
     finally:
-        stack.down(own, wipe=True)
+        stack.down(own, wipe=True)  # the logs stay until the next session, for a post-mortem
 
 
 def isolated(stack_settings: Settings, **changes: Any) -> Settings:
