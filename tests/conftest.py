@@ -82,10 +82,9 @@ def stack_settings() -> Iterator[Settings]:
     A stack already running there (all of its services) is used as it is. Otherwise the session
     starts one of its own, empty, in a directory of its own (``tests-<ports>`` under
     ``OPENLAB_HOME``), and stops and wipes it afterwards (its logs are kept until the next
-    session): every test makes topics and a database
-    of its own, and a broker that kept them all from run to run (tens of thousands of partitions)
-    took minutes to start and slowed every request; nor does the suite touch the data
-    ``openlab run`` left in its stack.
+    session): every test makes topics and a database of its own, and a broker that kept them all
+    from run to run (tens of thousands of partitions) took minutes to start and slowed every
+    request; nor does the suite touch the data ``openlab run`` left in its stack.
     """
     settings = Settings()
     if all(service.running for service in stack.status(settings).values()):

@@ -16,6 +16,7 @@ from models.alarms import Alarm, AlarmChange
 from models.scoring import ScoredReading
 from sensors import measurements
 from sensors.cleaning import DeadLetter, Reason
+from sensors.event_time import to_micros
 from sensors.reading import Reading
 from streams.city import load_city
 from streams.influx import InfluxWriter, influxql
@@ -32,7 +33,7 @@ MINUTES = 200
 async def plant_conflicts(settings: Settings) -> None:
     """A ``seq`` that is a string on ``reading`` and a ``probability`` that is a string on
     ``alarm``, in the shard of the test's readings."""
-    nanos = int(START.timestamp()) * 10**9
+    nanos = to_micros(START) * 1000
     writer = InfluxWriter(settings)
     try:
         await writer.write(
