@@ -106,7 +106,7 @@ async def alarm_latency(settings: Settings, log: Path, trials: int) -> Latencies
         await publisher.publish(
             names.raw, [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in warmup]
         )
-        while await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored)) != 0:
+        while await consumer_lag(settings, settings.app_id, (names.raw, names.commands)) != 0:
             await asyncio.sleep(0.5)
         seconds = []
         for sensor_id, site_id in sensors:

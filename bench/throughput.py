@@ -107,7 +107,7 @@ async def pipeline(settings: Settings, events: int, workers: int = 1) -> Through
                     raise RuntimeError(f"a worker exited; see {log}")
                 await asyncio.sleep(0.05)
         started = time.perf_counter()
-        while await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored)) != 0:
+        while await consumer_lag(settings, settings.app_id, (names.raw, names.commands)) != 0:
             await asyncio.sleep(1.0)  # each look opens Kafka clients: keep them rare
         seconds = time.perf_counter() - started
     finally:

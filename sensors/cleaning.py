@@ -94,7 +94,7 @@ class Cleaner:
         self.registry = registry
         self.max_future = max_future
 
-    def clean(self, raw: bytes, now: datetime) -> Reading | Rejection:
+    def clean(self, raw: bytes | None, now: datetime) -> Reading | Rejection:
         """Validate ``raw`` (the bytes of a Kafka value) as of wall-clock time ``now``."""
         reading = parse(Reading, raw)
         if isinstance(reading, Rejection):

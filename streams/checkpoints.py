@@ -2,10 +2,11 @@
 
 ``detectors.checkpoints`` is keyed by ``sensor_id`` and partitioned like the reading topics, so
 partition *p* of it holds the detectors of the sensors whose readings arrive on partition *p*.
-A worker saves the detectors that learnt something every ``OPENLAB_CHECKPOINT_SECONDS``; after
-a rebalance, before it scores again, it saves and forgets the detectors of partitions it gave up
-and restores those of partitions it was given. A checkpoint that cannot be read (damaged, or of another
-detector version) is logged and its sensor starts a fresh detector: never a crash.
+A worker saves the detectors that learnt something every ``OPENLAB_CHECKPOINT_SECONDS`` and,
+before a rebalance, those of the partitions it may give up; after it, it forgets the detectors of
+partitions given up and restores those of partitions it was given. A checkpoint that cannot be
+read (damaged, or of another detector version) is logged and its sensor starts a fresh detector:
+never a crash.
 """
 
 from __future__ import annotations
@@ -37,31 +38,6 @@ class DetectorCheckpoints:
         self.detectors: dict[str, SensorDetector] = {}
         self._partition_of: dict[str, int] = {}
         self._dirty: set[str] = set()
-        self._owned: frozenset[int] = frozenset()
-        self._assigned: frozenset[int] = frozenset()
-
-    def assign(self, partitions: set[int]) -> None:
-        """Record the partitions this worker scores from now on (its whole assignment)."""
-        self._assigned = frozenset(partitions)
-
-    async def follow_assignment(self) -> None:
-        """Save and forget the detectors of partitions given up, restore those of partitions
-        taken over. A failure is logged and the sensors concerned start afresh."""
-        assigned = self._assigned
-        if assigned == self._owned:
-            return
-        gone, new = self._owned - assigned, assigned - self._owned
-        self._owned = assigned
-        try:
-            if gone:
-                await self.release(set(gone))
-            if new:
-                restored = await self.restore(set(new))
-                log.info(
-                    "restored %d detectors of partitions %s from their checkpoints", restored, sorted(new)
-                )
-        except Exception:
-            log.exception("following the new assignment failed; the sensors concerned start afresh")
 
     def detector(self, reading: Reading, partition: int) -> SensorDetector:
         """The detector of the sensor of ``reading`` (which is about to learn it)."""
@@ -85,12 +61,16 @@ class DetectorCheckpoints:
         self._dirty -= set(chosen)
         return await self.publisher.publish_to_partitions(self.topic, records)
 
-    async def release(self, partitions: set[int]) -> None:
-        """Checkpoint and forget the detectors of ``partitions`` (given up in a rebalance)."""
-        leaving = [s for s, p in self._partition_of.items() if p in partitions]
-        await self.save(leaving)
-        for sensor_id in leaving:
+    async def save_partitions(self, partitions: set[int]) -> int:
+        """Checkpoint the detectors of ``partitions`` that learnt since their last checkpoint
+        (before a rebalance, which may give them to another worker)."""
+        return await self.save([s for s, p in self._partition_of.items() if p in partitions])
+
+    def forget(self, partitions: set[int]) -> None:
+        """Forget the detectors of ``partitions`` (given up in a rebalance, checkpointed before)."""
+        for sensor_id in [s for s, p in self._partition_of.items() if p in partitions]:
             del self.detectors[sensor_id], self._partition_of[sensor_id]
+            self._dirty.discard(sensor_id)
 
     async def restore(self, partitions: set[int]) -> int:
         """Load the latest checkpoint of every sensor of ``partitions``; return how many."""

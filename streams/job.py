@@ -211,7 +211,7 @@ async def run_city(
                     if process.poll() is not None:
                         raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
                 counts = await record_counts(settings, names.all())
-                lag = await consumer_lag(settings, settings.app_id, (names.raw, names.clean, names.scored))
+                lag = await consumer_lag(settings, settings.app_id, (names.raw, names.commands))
                 elapsed = time.monotonic() - clock
                 live.update(_progress(elapsed, feed, counts, before, names, lag))
                 if feeding.done():

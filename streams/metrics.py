@@ -18,15 +18,17 @@ True
 
 from __future__ import annotations
 
+import bisect
 import os
 import socket
-from collections import Counter
-from collections.abc import Iterator, Mapping
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from sensors import measurements
@@ -40,6 +42,23 @@ class SinkStats:
     points: int = 0
     retries: int = 0
     write_seconds: float = 0.0
+
+
+LATENCY_BOUNDS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+"""Upper bounds (seconds) of the buckets of a reading's latency, from produced to written."""
+
+
+class StepTimer:
+    """CPU time of the steps of one batch, lap by lap, added to ``seconds`` by step name."""
+
+    def __init__(self, seconds: defaultdict[str, float]) -> None:
+        self.seconds = seconds
+        self._last = time.process_time()
+
+    def lap(self, step: str) -> None:
+        now = time.process_time()
+        self.seconds[step] += now - self._last
+        self._last = now
 
 
 def worker_name() -> str:
@@ -57,10 +76,34 @@ class PipelineCounters(Collector):
         self.sink = SinkStats()
         self.active_partitions = 0
         self.lag = 0
+        self.readings = 0
+        """Readings the pass took (valid or not)."""
+        self.step_seconds: defaultdict[str, float] = defaultdict(float)
+        """CPU seconds the pass spent in each step."""
+        self.latency_buckets = [0] * (len(LATENCY_BOUNDS) + 1)
+        self.latency_sum = 0.0
         self._reported_events: Counter[tuple[str, str, str]] = Counter()
         self._reported_sink = SinkStats()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)
+        ProcessCollector(registry=self._registry)
+
+    def step_timer(self) -> StepTimer:
+        return StepTimer(self.step_seconds)
+
+    def observe_latency(self, now: float, produced_ms: Sequence[int]) -> None:
+        """Count the latency of readings produced at ``produced_ms`` (Kafka timestamps) and
+        written by ``now`` (seconds since the epoch).
+
+        >>> counters = PipelineCounters(worker="w1")
+        >>> counters.observe_latency(100.0, [99_950, 99_700, 90_000])
+        >>> counters.latency_buckets[:6], counters.latency_buckets[-2:]
+        ([0, 0, 0, 1, 0, 0], [1, 0])
+        """
+        for produced in produced_ms:
+            seconds = now - produced / 1000
+            self.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS, seconds)] += 1
+            self.latency_sum += seconds
 
     def count(self, stage: str, outcome: str, reason: str = "", n: int = 1) -> None:
         """``n`` events of ``stage`` ended as ``outcome`` (for a rejection: with ``reason``)."""
@@ -70,7 +113,7 @@ class PipelineCounters(Collector):
     def count_health(self, problem: str, status: str) -> None:
         self.health[(problem, status)] += 1
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         events = CounterMetricFamily(
             "openlab_events",
             "Events each stage took, by what became of them (rejections by reason).",
@@ -94,6 +137,23 @@ class PipelineCounters(Collector):
             ("write_seconds", self.sink.write_seconds, "Time spent in successful InfluxDB writes."),
         ):
             yield CounterMetricFamily(f"openlab_sink_{name}", text, value=value)
+        steps = CounterMetricFamily(
+            "openlab_step_cpu_seconds", "CPU seconds the pass spent in each step.", labels=("step",)
+        )
+        for step, seconds in self.step_seconds.items():
+            steps.add_metric((step,), seconds)
+        yield steps
+        yield CounterMetricFamily("openlab_pass_readings", "Readings the pass took.", value=self.readings)
+        cumulative, buckets = 0, []
+        for bound, n in zip((*LATENCY_BOUNDS, float("inf")), self.latency_buckets, strict=True):
+            cumulative += n
+            buckets.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
+        yield HistogramMetricFamily(
+            "openlab_reading_latency_seconds",
+            "From a reading's production into Kafka to its point and outputs accepted.",
+            buckets=buckets,
+            sum_value=self.latency_sum,
+        )
         yield GaugeMetricFamily(
             "openlab_active_partitions",
             "Partitions of readings.raw this worker owns.",

@@ -13,8 +13,14 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExist
 
 from streams.settings import Settings
 
-COMPACTED = {"cleanup.policy": "compact"}
-"""The configuration of a topic that keeps the latest record of every key."""
+COMPACTED = {
+    "cleanup.policy": "compact",
+    "segment.bytes": str(8 * 1024 * 1024),
+    "min.cleanable.dirty.ratio": "0.2",
+}
+"""The configuration of a topic that keeps the latest record of every key. Small segments let
+the cleaner keep up with a record per sensor per batch, so a worker restoring state reads little
+more than the latest record of each sensor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,9 @@ class TopicNames:
     """Sensor health episodes (key = sensor_id, value = HealthEvent JSON)."""
     checkpoints: str
     """Detector checkpoints, compacted (key = sensor_id, value = models.checkpoint bytes)."""
+    state: str
+    """Each sensor's health and alarm state, compacted (key = sensor_id, value = JSON): the
+    changelog of :class:`streams.pipeline.state.SensorStates`."""
     commands: str
     """Operators' acknowledgements and clearances of alarms (key = sensor_id)."""
     alerts: str
@@ -44,6 +53,7 @@ class TopicNames:
             deadletter=settings.topic("readings.deadletter"),
             quality=settings.topic("quality"),
             checkpoints=settings.topic("detectors.checkpoints"),
+            state=settings.topic("sensors.state"),
             commands=settings.topic("alerts.commands"),
             alerts=settings.topic("alerts"),
             labels=settings.topic("labels"),
@@ -61,6 +71,7 @@ class TopicNames:
             self.deadletter,
             self.quality,
             self.checkpoints,
+            self.state,
             self.commands,
             self.alerts,
             self.labels,
@@ -79,7 +90,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 name,
                 settings.partitions,
                 settings.replication_factor,
-                topic_configs=COMPACTED if name == names.checkpoints else {},
+                topic_configs=COMPACTED if name in (names.checkpoints, names.state) else {},
             )
             for name in names.all()
             if name not in existing

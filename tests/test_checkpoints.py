@@ -62,10 +62,10 @@ async def test_a_killed_worker_successor_scores_on_from_the_checkpoints(
         return len(loaded) == 3 and all(d is not None and d.n_seen == 150 for d in loaded)
 
     async def committed() -> bool:
-        return await consumer_lag(settings, settings.app_id, (settings.topic("readings.clean"),)) == 0
+        return await consumer_lag(settings, settings.app_id, (settings.topic("readings.raw"),)) == 0
 
     await wait_for("checkpoints of every detector after 150 readings", checkpointed)
-    await wait_for("the clean stage's offsets committed", committed)
+    await wait_for("the offsets of readings.raw committed", committed)
     first.send_signal(signal.SIGKILL)
     first.wait(30)
 

@@ -1,0 +1,73 @@
+"""The alarm step: each scored reading moves its sensor's alarm state machine, and operators'
+commands acknowledge or clear alarms. Its outputs: alarm events on ``alerts`` and on the owner's
+``alerts.owner.<owner_id>``, ``alarm`` points, and a ``sensor_status`` point whenever a
+sensor's status changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models.alarms import Alarm
+from models.scoring import ScoredReading
+from sensors.cleaning import Reason, Rejection, parse
+from sensors.measurements import STATUS_CODES
+from sensors.sites import SiteRegistry
+from streams.influx import alarm_line, status_line
+from streams.metrics import PipelineCounters
+from streams.operators import OperatorCommand
+from streams.pipeline.batch import Event, Outputs, Points
+from streams.pipeline.state import SensorStates
+from streams.topics import TopicNames
+
+ALARM_STAGE = "alarm"
+OPERATOR_STAGE = "operator"
+
+
+class AlarmStep:
+    """Raises, escalates and clears the alarms of a batch's scored readings and commands."""
+
+    def __init__(
+        self, states: SensorStates, registry: SiteRegistry, counters: PipelineCounters, names: TopicNames
+    ) -> None:
+        self.states = states
+        self.registry = registry
+        self.counters = counters
+        self.names = names
+
+    def __call__(self, scored: Sequence[tuple[Event, ScoredReading, bytes]], out: Outputs) -> None:
+        for event, reading, original in scored:
+            site = self.registry.site(reading.site_id)
+            if site is None:
+                continue  # cleaning lets no reading of an unknown site through
+            state = self.states.alarms_of(reading.sensor_id, event.partition)
+            before = None if state.latest is None else state.status
+            lines = [self._publish(alarm, out) for alarm in state.observe(reading, site)]
+            if state.status != before:
+                fields: dict[str, int | str] = {"code": STATUS_CODES[state.status], "status": state.status}
+                lines.append(status_line(reading.sensor_id, reading.kind, site, reading.observed_at, fields))
+            if lines:
+                out.points.append(Points(event, ALARM_STAGE, original, lines))
+
+    def command(self, events: Sequence[Event], out: Outputs) -> None:
+        """Apply operators' commands (``alerts.commands``) to the alarms they name."""
+        for event in events:
+            command = parse(OperatorCommand, event.value)
+            if isinstance(command, Rejection):
+                out.reject(event, command, OPERATOR_STAGE)
+                continue
+            state = self.states.alarms_of(command.sensor_id, event.partition)
+            act = state.acknowledge if command.action == "acknowledge" else state.clear
+            alarm = act(command.alarm_id, command.at)
+            if alarm is None:
+                detail = f"sensor {command.sensor_id} has no alarm {command.alarm_id} to {command.action}"
+                out.reject(event, Rejection(Reason.SCHEMA, detail), OPERATOR_STAGE)
+                continue
+            out.points.append(Points(event, OPERATOR_STAGE, event.value or b"", [self._publish(alarm, out)]))
+
+    def _publish(self, alarm: Alarm, out: Outputs) -> str:
+        """Put ``alarm`` on ``alerts`` and its owner's topic; return its point."""
+        record = (alarm.site_id.encode(), alarm.model_dump_json().encode())
+        out.records[self.names.alerts].append(record)
+        out.records[self.names.owner(alarm.owner_id)].append(record)
+        self.counters.count(ALARM_STAGE, alarm.change.value, alarm.severity.value)
+        return alarm_line(alarm)

@@ -1,0 +1,80 @@
+"""One batch of the pass: the events fetched together, and everything they produce.
+
+The steps add their results to :class:`Outputs`; the pass sends them all at once (Kafka and
+InfluxDB in flight together) and commits the batch's offsets only once every one was accepted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sensors.cleaning import DeadLetter, Rejection
+from streams.publisher import Record
+
+
+class Event(Protocol):
+    """A record fetched from Kafka (an aiokafka ``ConsumerRecord``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int:
+        """When it was produced: milliseconds since the epoch."""
+        ...
+
+
+@dataclass(slots=True)
+class Points:
+    """The InfluxDB points one event gave one step. Should InfluxDB refuse them, the event is
+    dead-lettered by that step with ``original`` (what the step took) as its content."""
+
+    event: Event
+    stage: str
+    original: bytes
+    lines: list[str]
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What one batch produces: records by topic, changelog records by partition, points, and
+    the events rejected (with the step that rejected them)."""
+
+    records: defaultdict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    changelog: dict[int, list[Record]] = field(default_factory=dict)
+    points: list[Points] = field(default_factory=list)
+    rejected: list[tuple[Event, Rejection, str, bytes]] = field(default_factory=list)
+
+    def reject(self, event: Event, rejection: Rejection, stage: str, original: bytes | None = None) -> None:
+        """Send ``event`` to the dead letters; ``original`` is what ``stage`` took (default: the
+        event's own bytes)."""
+        self.rejected.append((event, rejection, stage, event.value or b"" if original is None else original))
+
+    def dead_letters(self, at: datetime) -> list[Record]:
+        """The records of ``readings.deadletter`` for the rejected events (key = the event's)."""
+        return [
+            (
+                event.key,
+                DeadLetter.of(
+                    rejection,
+                    stage=stage,
+                    original=original,
+                    key=event.key,
+                    source=(event.topic, event.partition, event.offset),
+                    at=at,
+                )
+                .model_dump_json()
+                .encode(),
+            )
+            for event, rejection, stage, original in self.rejected
+        ]

@@ -1,0 +1,264 @@
+"""The worker's one pass: each batch of ``readings.raw`` through clean -> health -> score -> alarm
+-> InfluxDB, in process, with every sensor's state in the worker that owns its partition.
+
+Every reading topic is keyed by ``sensor_id`` with the same partition count, and so is
+``alerts.commands``: the worker given partition *p* of ``readings.raw`` is given partition *p* of
+``alerts.commands`` too (a range assignment), and holds the health state, the detector and the
+alarm state of every sensor on it. So a reading needs no Kafka hop between its steps. What others
+consume is still published: ``readings.clean``, ``readings.scored``, ``quality``, ``alerts``,
+the owners' topics and the dead letters.
+
+A batch's outputs (records, the changelog of the sensors it changed, InfluxDB points) are sent
+together, and its offsets are committed only once all of them were accepted; an InfluxDB outage
+is waited out meanwhile. A rebalance waits for the batch in hand, checkpoints the detectors of the
+partitions given up, and restores the state of those taken over before the next batch. A batch
+fetched before a rebalance is not processed: its partitions go back to their committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from sensors.cleaning import Cleaner, Reason, Rejection
+from sensors.measurements import REJECTED
+from sensors.sites import SiteRegistry
+from streams.checkpoints import DetectorCheckpoints
+from streams.influx import InfluxWriter
+from streams.metrics import PipelineCounters, consumer_lag
+from streams.pipeline.alarm import AlarmStep
+from streams.pipeline.batch import Event, Outputs
+from streams.pipeline.clean import CleanStep
+from streams.pipeline.score import ScoreStep
+from streams.pipeline.sink import write_points
+from streams.pipeline.state import SensorStates
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+PASS_STAGE = "pass"
+"""The stage of the dead letters of a batch the pass itself failed on (a bug: ``internal_error``)."""
+
+
+class OnePass:
+    """The steps of the pass over one worker's partitions, and the batches through them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SiteRegistry,
+        counters: PipelineCounters,
+        publisher: Publisher,
+        writer: InfluxWriter,
+    ) -> None:
+        self.settings = settings
+        self.names = names = TopicNames.of(settings)
+        self.counters = counters
+        self.publisher = publisher
+        self.writer = writer
+        self.states = SensorStates(settings.alarm_rules())
+        self.detectors = DetectorCheckpoints(settings, publisher, names.checkpoints)
+        cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
+        self.clean = CleanStep(
+            cleaner, settings.health_rules(), self.states, counters, (names.clean, names.quality)
+        )
+        self.score = ScoreStep(self.detectors, registry, counters, names.scored)
+        self.alarm = AlarmStep(self.states, registry, counters, names)
+
+    async def process(self, events: Sequence[Event]) -> None:
+        """Take ``events`` through every step; return once all their outputs were accepted."""
+        out = Outputs()
+        try:
+            self.steps(events, out)
+        except Exception as error:
+            # A bug in the logic must not lose events: they go to the dead letters with the error.
+            log.exception("the pass failed on a batch of %d events", len(events))
+            rejection = Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+            out = Outputs()
+            for event in events:
+                out.reject(event, rejection, PASS_STAGE)
+        await self.send(out)
+
+    def steps(self, events: Sequence[Event], out: Outputs) -> None:
+        """The pure part of the pass: every step, in process, into ``out``."""
+        readings = [e for e in events if e.topic == self.names.raw]
+        commands = [e for e in events if e.topic == self.names.commands]
+        timer = self.counters.step_timer()
+        cleaned = self.clean(readings, datetime.now(UTC), out)
+        timer.lap("clean")
+        scored = self.score(cleaned, out)
+        timer.lap("score")
+        self.alarm(scored, out)
+        self.alarm.command(commands, out)
+        timer.lap("alarm")
+        out.changelog = self.states.changelog()
+        timer.lap("changelog")
+        self.counters.readings += len(readings)
+
+    async def send(self, out: Outputs) -> None:
+        """Send a batch's records, changelog and points together; then its dead letters (which
+        include the events whose points InfluxDB refused)."""
+        started = time.process_time()
+        publish = self.publisher.publish
+        written, _ = await asyncio.gather(
+            write_points(self.writer, out.points, out),
+            asyncio.gather(
+                self.publisher.publish_to_partitions(self.names.state, out.changelog),
+                *(publish(topic, records) for topic, records in out.records.items() if records),
+            ),
+        )
+        for stage, n in written.items():
+            self.counters.count(stage, "written", n=n)
+        for _, rejection, stage, _ in out.rejected:
+            self.counters.count(stage, REJECTED, rejection.reason.value)
+        await publish(self.names.deadletter, out.dead_letters(datetime.now(UTC)))
+        self.counters.step_seconds["send"] += time.process_time() - started
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: PassWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.worker.revoked({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.worker.assigned({tp.partition for tp in assigned})
+
+
+class PassWorker:
+    """Consumes ``readings.raw`` and ``alerts.commands`` in batches as one consumer group, and
+    takes each batch through :class:`OnePass` before committing it."""
+
+    def __init__(self, settings: Settings, one_pass: OnePass) -> None:
+        self.settings = settings
+        self.one_pass = one_pass
+        self.consumer: AIOKafkaConsumer | None = None
+        self.partitions: frozenset[int] = frozenset()
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._committed: dict[TopicPartition, int] = {}
+        self._last_checkpoint = time.monotonic()
+
+    def consumer_for(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=self.settings.app_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=int(self.settings.batch_seconds * 1000),
+            request_timeout_ms=40_000,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        names = self.one_pass.names
+        consumer = self.consumer = self.consumer_for()
+        await consumer.start()
+        try:
+            consumer.subscribe([names.raw, names.commands], listener=_Rebalance(self))
+            while True:
+                generation = self._generation
+                fetched = await consumer.getmany(
+                    timeout_ms=int(self.settings.batch_seconds * 1000), max_records=self.settings.batch_size
+                )
+                async with self._lock:
+                    if fetched and generation == self._generation:
+                        await self._take(fetched)
+                    elif fetched:
+                        await self._rewind(fetched)
+                    await self._checkpoint_when_due()
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    async def _take(self, fetched: dict[TopicPartition, list[Event]]) -> None:
+        assert self.consumer is not None
+        events = [event for records in fetched.values() for event in records]
+        await self.one_pass.process(events)
+        self.one_pass.counters.observe_latency(time.time(), [event.timestamp for event in events])
+        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        while True:
+            try:
+                await self.consumer.commit(offsets)
+                self._committed.update(offsets)
+                return
+            except CommitFailedError:
+                # The group moved on (this worker was too slow to answer): whoever owns these
+                # partitions now takes the batch again from the last commit.
+                log.warning("a batch's offsets could not be committed: the group rebalanced")
+                return
+            except KafkaError as error:
+                log.warning("committing offsets failed (%r), retrying", error)
+                await asyncio.sleep(1.0)
+
+    async def _rewind(self, fetched: dict[TopicPartition, list[Event]]) -> None:
+        """Put the partitions of a batch fetched before a rebalance back to their committed offsets."""
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for tp in fetched:
+            if tp in assigned:
+                committed = await self.consumer.committed(tp)
+                self.consumer.seek(tp, committed if committed is not None else fetched[tp][0].offset)
+
+    async def _checkpoint_when_due(self) -> None:
+        if time.monotonic() - self._last_checkpoint < self.settings.checkpoint_seconds:
+            return
+        self._last_checkpoint = time.monotonic()
+        try:
+            await self.one_pass.detectors.save()
+        except Exception:
+            log.exception("checkpointing the detectors failed; the next interval tries again")
+
+    async def revoked(self, partitions: set[int]) -> None:
+        """Before a rebalance (after the batch in hand): checkpoint the detectors of ``partitions``."""
+        async with self._lock:
+            self._generation += 1
+            try:
+                await self.one_pass.detectors.save_partitions(partitions)
+            except Exception:
+                log.exception("checkpointing the detectors of revoked partitions failed")
+
+    async def assigned(self, partitions: set[int]) -> None:
+        """After a rebalance: forget the sensors of partitions given up, restore those taken over."""
+        async with self._lock:
+            gone, new = self.partitions - partitions, partitions - self.partitions
+            self.partitions = frozenset(partitions)
+            self.one_pass.counters.active_partitions = len(partitions)
+            one_pass = self.one_pass
+            one_pass.states.release(set(gone))
+            one_pass.detectors.forget(set(gone))
+            if not new:
+                return
+            try:
+                sensors = await one_pass.states.restore(self.settings, one_pass.names.state, set(new))
+                detectors = await one_pass.detectors.restore(set(new))
+            except Exception:
+                log.exception("restoring partitions %s failed; their sensors start afresh", sorted(new))
+                return
+            log.info(
+                "partitions %s: restored the state of %d sensors and %d detectors",
+                sorted(new),
+                sensors,
+                detectors,
+            )
+
+    def lag(self) -> int:
+        """Events in this worker's partitions of ``readings.raw`` not committed yet, as of the
+        end offsets the consumer last heard of."""
+        consumer = self.consumer
+        if consumer is None:
+            return 0
+        raw = [tp for tp in consumer.assignment() if tp.topic == self.one_pass.names.raw]
+        return consumer_lag({tp: consumer.highwater(tp) for tp in raw}, self._committed)
