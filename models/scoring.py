@@ -41,17 +41,38 @@ class ScoredReading(Reading):
 
 
 def score_reading(detector: SensorDetector, reading: Reading) -> ScoredReading:
-    """Score one reading with its sensor's detector (which then learns it)."""
+    """Score one reading with its sensor's detector (which then learns it).
+
+    The reading is already valid and the verdict is ours, so the result is not validated again;
+    nor does it go through ``model_construct``, whose per-field alias and default lookups cost a
+    third of a reading's scoring. The object is the same:
+
+    >>> from dataclasses import asdict
+    >>> from datetime import UTC, datetime
+    >>> detector, twin = detector_for("temperature"), detector_for("temperature")
+    >>> reading = Reading(sensor_id="S.t", site_id="S", kind="temperature", value=14.0, unit="Cel",
+    ...                   observed_at=datetime(2026, 11, 30, tzinfo=UTC), seq=1)
+    >>> verdict = twin.observe(reading.value, reading.observed_at)
+    >>> constructed = ScoredReading.model_construct(**dict(reading), **asdict(verdict))
+    >>> scored = score_reading(detector, reading)
+    >>> scored == constructed, scored.model_fields_set == constructed.model_fields_set
+    (True, True)
+    """
     verdict = detector.observe(reading.value, reading.observed_at)
-    # The reading is already valid and the verdict is ours: no need to validate them again.
-    return ScoredReading.model_construct(
-        **dict(reading),
-        score=verdict.score,
-        probability=verdict.probability,
-        threshold=verdict.threshold,
-        anomalous=verdict.anomalous,
-        warming_up=verdict.warming_up,
-        expected_low=verdict.expected_low,
-        expected_high=verdict.expected_high,
-        detector=verdict.detector,
-    )
+    values = {
+        **reading.__dict__,
+        "score": verdict.score,
+        "probability": verdict.probability,
+        "threshold": verdict.threshold,
+        "anomalous": verdict.anomalous,
+        "warming_up": verdict.warming_up,
+        "expected_low": verdict.expected_low,
+        "expected_high": verdict.expected_high,
+        "detector": verdict.detector,
+    }
+    scored = ScoredReading.__new__(ScoredReading)
+    object.__setattr__(scored, "__dict__", values)
+    object.__setattr__(scored, "__pydantic_fields_set__", set(values))
+    object.__setattr__(scored, "__pydantic_extra__", None)
+    object.__setattr__(scored, "__pydantic_private__", None)
+    return scored

@@ -39,20 +39,58 @@ def _tag(value: str) -> str:
 
 def reading_line(scored: ScoredReading, registry: SiteRegistry) -> str:
     """The line-protocol point of one scored reading (nanosecond event time)."""
+    return f"{reading_series(scored, registry)} {reading_fields(scored)}"
+
+
+def reading_series(scored: ScoredReading, registry: SiteRegistry) -> str:
+    """The measurement and tags of a reading's point: the same for every reading of a sensor."""
     site = registry.site(scored.site_id)
     district = site.district.value if site else "unknown"
     programme = site.programme.value if site else "unknown"
-    nanos = _nanos(scored.observed_at)
-    seq = "" if scored.seq is None else f"seq={scored.seq}i,"
     return (
         f"{measurements.READING},sensor_id={_tag(scored.sensor_id)},site_id={_tag(scored.site_id)},"
-        f"kind={_tag(scored.kind)},district={_tag(district)},programme={programme} "
+        f"kind={_tag(scored.kind)},district={_tag(district)},programme={programme}"
+    )
+
+
+def reading_fields(scored: ScoredReading) -> str:
+    """The fields and timestamp of a reading's point."""
+    seq = "" if scored.seq is None else f"seq={scored.seq}i,"
+    return (
         f"value={scored.value!r},{seq}score={scored.score!r},"
         f"threshold={scored.threshold!r},anomalous={'true' if scored.anomalous else 'false'},"
         f"expected_low={scored.expected_low!r},expected_high={scored.expected_high!r},"
         f"probability={scored.probability!r},warming_up={'true' if scored.warming_up else 'false'},"
-        f"detector={_string_field(scored.detector)} {nanos}"
+        f"detector={_string_field(scored.detector)} {_nanos(scored.observed_at)}"
     )
+
+
+class ReadingLines:
+    """:func:`reading_line` with each sensor's measurement and tags built once (cleaning has
+    made sure a sensor's readings name its registered site and kind).
+
+    >>> from datetime import UTC, datetime
+    >>> from models.scoring import detector_for, score_reading
+    >>> from sensors.reading import Reading
+    >>> registry = SiteRegistry.generate(count=5, seed=1)
+    >>> site, sensor = next(iter(registry.sensors()))
+    >>> reading = Reading(sensor_id=sensor.sensor_id, site_id=site.site_id, kind=sensor.kind, value=1.0,
+    ...                   unit=sensor.unit, observed_at=datetime(2026, 11, 30, tzinfo=UTC), seq=1)
+    >>> scored = score_reading(detector_for(sensor.kind), reading)
+    >>> lines = ReadingLines(registry)
+    >>> lines(scored) == lines(scored) == reading_line(scored, registry)
+    True
+    """
+
+    def __init__(self, registry: SiteRegistry) -> None:
+        self.registry = registry
+        self._series: dict[str, str] = {}
+
+    def __call__(self, scored: ScoredReading) -> str:
+        series = self._series.get(scored.sensor_id)
+        if series is None:
+            series = self._series[scored.sensor_id] = reading_series(scored, self.registry)
+        return f"{series} {reading_fields(scored)}"
 
 
 def _string_field(value: str) -> str:

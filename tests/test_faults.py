@@ -35,7 +35,7 @@ async def test_a_worker_killed_mid_stream_loses_nothing_and_writes_nothing_twice
     pipeline_settings: Settings, worker: WorkerFactory
 ) -> None:
     settings = pipeline_settings
-    events = city_events(settings, 8000, datetime.now(UTC) - timedelta(hours=6))
+    events = city_events(settings, 60_000, datetime.now(UTC) - timedelta(days=1))
     await produce(settings, events)
     first = worker(settings)
     await wait_for("the first points", lambda: points_at_least(settings, 300))

@@ -177,7 +177,7 @@ class PassWorker:
                     if fetched and generation == self._generation:
                         await self._take(fetched)
                     elif fetched:
-                        await self._rewind(fetched)
+                        self._rewind(fetched)
                     await self._checkpoint_when_due()
         finally:
             self.consumer = None
@@ -203,14 +203,17 @@ class PassWorker:
                 log.warning("committing offsets failed (%r), retrying", error)
                 await asyncio.sleep(1.0)
 
-    async def _rewind(self, fetched: dict[TopicPartition, list[Event]]) -> None:
-        """Put the partitions of a batch fetched before a rebalance back to their committed offsets."""
+    def _rewind(self, fetched: dict[TopicPartition, list[Event]]) -> None:
+        """Put the partitions of a batch fetched across a rebalance back to the batch's first
+        offsets, to be fetched again. (No request to Kafka here: the rebalance that may be
+        waiting for this batch to end would wait for it in turn.) Every earlier offset of a
+        partition still assigned was committed, or its outputs accepted before a commit the
+        rebalance refused."""
         assert self.consumer is not None
         assigned = self.consumer.assignment()
-        for tp in fetched:
+        for tp, records in fetched.items():
             if tp in assigned:
-                committed = await self.consumer.committed(tp)
-                self.consumer.seek(tp, committed if committed is not None else fetched[tp][0].offset)
+                self.consumer.seek(tp, records[0].offset)
 
     async def _checkpoint_when_due(self) -> None:
         if time.monotonic() - self._last_checkpoint < self.settings.checkpoint_seconds:

@@ -9,7 +9,7 @@ from models.scoring import ScoredReading, score_reading
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
-from streams.influx import reading_line
+from streams.influx import ReadingLines
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Event, Outputs, Points
 
@@ -27,7 +27,7 @@ class ScoreStep:
         scored_topic: str,
     ) -> None:
         self.detectors = detectors
-        self.registry = registry
+        self.lines = ReadingLines(registry)
         self.counters = counters
         self.scored_topic = scored_topic
 
@@ -42,7 +42,7 @@ class ScoreStep:
             anomalous += result.anomalous
             value = result.model_dump_json().encode()
             records.append((event.key, value))
-            out.points.append(Points(event, SINK_STAGE, value, [reading_line(result, self.registry)]))
+            out.points.append(Points(event, SINK_STAGE, value, [self.lines(result)]))
             scored.append((event, result, value))
         self.counters.count("score", "anomalous", n=anomalous)
         self.counters.count("score", "normal", n=len(scored) - anomalous)

@@ -10,10 +10,11 @@ restores a state that has seen at least everything committed.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from models.alarms import AlarmRules, SensorAlarms
 from sensors.health import SensorState
@@ -73,7 +74,7 @@ class SensorStates:
                 "alarms": None if alarms is None else alarms.to_dict(),
             }
             records.setdefault(self._partition_of[sensor_id], []).append(
-                (sensor_id.encode(), json.dumps(value, separators=(",", ":")).encode())
+                (sensor_id.encode(), orjson.dumps(value))
             )
         self._changed.clear()
         return records
@@ -111,9 +112,9 @@ class SensorStates:
 
     def _load(self, value: bytes) -> tuple[SensorState | None, SensorAlarms | None] | None:
         try:
-            data: Any = json.loads(value)
+            data: Any = orjson.loads(value)
             health, alarms = data["health"], data["alarms"]
-        except (ValueError, TypeError, KeyError):
+        except (orjson.JSONDecodeError, TypeError, KeyError):
             return None
         loaded_health = None if health is None else SensorState.from_dict(health)
         loaded_alarms = None if alarms is None else SensorAlarms.from_dict(alarms, self.alarm_rules)
