@@ -52,7 +52,12 @@ def main() -> None:
     help="Seconds of simulated city (the default plays about 75 minutes of event time: past the"
     " detectors' warm-up of 60 readings).",
 )
-@click.option("--rate", default=3000.0, show_default=True, help="Readings per second sent.")
+@click.option(
+    "--rate",
+    type=float,
+    show_default="one reading a second per sensor: 6,256 for the generated city",
+    help="Readings per second sent.",
+)
 @click.option(
     "--malformed-rate",
     default=0.002,
@@ -76,7 +81,7 @@ def main() -> None:
 @click.option("--keep-stack", is_flag=True, help="Leave the stack's services running afterwards.")
 def run(
     duration: float,
-    rate: float,
+    rate: float | None,
     malformed_rate: float,
     drain_timeout: float,
     anomaly_rate: float,

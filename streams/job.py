@@ -144,7 +144,7 @@ async def run_city(
     settings: Settings,
     *,
     duration: float,
-    rate: float,
+    rate: float | None,
     malformed_rate: float,
     anomaly_rate: float,
     labels_path: Path | None,
@@ -153,7 +153,7 @@ async def run_city(
     console: Console,
 ) -> Summary:
     """Run ``workers`` worker processes and the simulated city on a running stack, wait for
-    them to drain, count."""
+    them to drain, count. ``rate`` is readings per second (default: one per sensor)."""
     started = datetime.now(UTC)
     settings = for_one_run(settings, started)
     # The simulator's seed also sets each sensor's phase: one of the run's own keeps its readings
@@ -172,7 +172,7 @@ async def run_city(
     # Event time runs faster than the clock and ends now, so the run's readings are stamped in the
     # recent past, where earlier runs' points may lie: count this run's as the growth there.
     simulator = CitySimulator(registry, seed=seed, anomaly_rate=anomaly_rate)
-    plan = plan_feed(simulator, duration=duration, rate=rate)
+    plan = plan_feed(simulator, duration=duration, rate=rate or summary.sensors)
     since = f"time >= '{plan.earliest.isoformat()}'"
     points_before = await count_points(settings, since)
     anomalous_before = await count_points(settings, f"{since} AND anomalous = true")
@@ -184,9 +184,8 @@ async def run_city(
         own = settings.model_copy(update={"worker_web_port": port})
         processes.append(start_worker(own, log))
         console.print(f"worker {number}: pid {processes[-1].pid}, log {log}")
-    # Feed only once every worker has its partitions: faust-streaming drops (and commits) an
-    # event it fetched before a rebalance (faust-streaming/faust#221), so a group still
-    # forming while readings flow can lose one.
+    # Feed only once every worker has its partitions, so the run's figures measure the pipeline
+    # at work rather than a group forming (a rebalance while readings flow loses none: README).
     feed = FeedStats()
     try:
         await until_group_is_stable(settings, workers, processes)

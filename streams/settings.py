@@ -80,10 +80,10 @@ class Settings(BaseSettings):
     # Faust worker
     app_id: str = "openlab"
     worker_web_port: int = 6066
-    batch_size: int = Field(2000, ge=1, description="Most events an agent takes at once.")
-    batch_seconds: float = Field(0.2, gt=0, description="Longest an agent waits to fill a batch.")
-    sink_batch_size: int = Field(5000, ge=1)
-    sink_batch_seconds: float = Field(0.5, gt=0)
+    batch_size: int = Field(2000, ge=1, description="Most events the pass takes at once.")
+    batch_seconds: float = Field(
+        0.2, gt=0, description="Longest the pass waits for events when none are waiting."
+    )
     sink_retry_backoff_seconds: float = Field(0.1, gt=0, description="First retry delay of a write.")
     sink_max_backoff_seconds: float = Field(5.0, gt=0, description="Longest wait between retries.")
     checkpoint_seconds: float = Field(

@@ -45,7 +45,7 @@ def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OPENLAB_PARTITIONS", "3")
     monkeypatch.setenv("OPENLAB_INFLUX_PORT", "18086")
     monkeypatch.setenv("OPENLAB_INFLUX_DATABASE", "lab")
-    monkeypatch.setenv("OPENLAB_SINK_BATCH_SECONDS", "0.25")
+    monkeypatch.setenv("OPENLAB_BATCH_SECONDS", "0.25")
     monkeypatch.setenv("OPENLAB_SITES", "40")
     monkeypatch.setenv("OPENLAB_SEED", "-3")
     monkeypatch.setenv("OPENLAB_REGISTRY_FILE", str(tmp_path / "city.json"))
@@ -56,7 +56,7 @@ def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch
     assert settings.topic_prefix == "run7."
     assert settings.partitions == 3
     assert settings.influx_database == "lab"
-    assert settings.sink_batch_seconds == 0.25
+    assert settings.batch_seconds == 0.25
     assert settings.sites == 40
     assert settings.seed == -3
     assert settings.registry_file == tmp_path / "city.json"
@@ -81,7 +81,7 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("OPENLAB_PARTITIONS", "0"), ("OPENLAB_KAFKA_PORT", "not-a-port"), ("OPENLAB_SINK_BATCH_SECONDS", "0")],
+    [("OPENLAB_PARTITIONS", "0"), ("OPENLAB_KAFKA_PORT", "not-a-port"), ("OPENLAB_BATCH_SECONDS", "0")],
 )
 def test_invalid_environment_values_are_refused(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -136,8 +136,8 @@ def test_as_environment_round_trips_changed_settings(monkeypatch: pytest.MonkeyP
         influx_token="user:pa ss=word",
         app_id="openlab-t42",
         worker_web_port=0,
-        sink_batch_size=17,
-        sink_batch_seconds=0.125,
+        batch_size=17,
+        batch_seconds=0.125,
         sink_retry_backoff_seconds=0.3,
         sites=40,
         seed=9,

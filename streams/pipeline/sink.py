@@ -6,13 +6,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Protocol
 
 from sensors.cleaning import Reason, Rejection
-from streams.influx import InfluxWriter, Refused
+from streams.influx import Refused
 from streams.pipeline.batch import Outputs, Points
 
 
-async def write_points(writer: InfluxWriter, points: Sequence[Points], out: Outputs) -> Counter[str]:
+class PointWriter(Protocol):
+    """Writes line protocol (:class:`streams.influx.InfluxWriter`): returns once it was accepted,
+    raises :class:`~streams.influx.Refused` if InfluxDB will not take it."""
+
+    async def write(self, lines: Sequence[str]) -> None: ...
+
+
+async def write_points(writer: PointWriter, points: Sequence[Points], out: Outputs) -> Counter[str]:
     """Write ``points``, waiting out an outage; reject into ``out`` the events whose points
     InfluxDB refused. Returns how many events each step had written."""
     written = Counter(item.stage for item in points)

@@ -89,28 +89,30 @@ class SensorStates:
 
     async def restore(self, settings: Settings, topic: str, partitions: set[int]) -> int:
         """Load the latest record of every sensor of ``partitions`` from ``topic``; return how
-        many sensors were restored. An unreadable record is logged and its sensor starts afresh."""
+        many sensors were restored."""
         latest: dict[bytes, tuple[int, bytes | None]] = {}
         for partition, key, value in await read_records(settings, topic, partitions=partitions):
             if key is not None:
                 latest[key] = (partition, value)
-        restored = 0
-        for key, (partition, value) in latest.items():
-            sensor_id = key.decode("utf-8", "replace")
-            loaded = None if value is None else self._load(value)
-            if loaded is None:
-                log.warning("state record of sensor %s is unreadable; it starts afresh", sensor_id)
-                continue
-            health, alarms = loaded
-            if health is not None:
-                self.health[sensor_id] = health
-            if alarms is not None:
-                self.alarms[sensor_id] = alarms
-            self._partition_of[sensor_id] = partition
-            restored += 1
-        return restored
+        return sum(self.load(key, partition, value) for key, (partition, value) in latest.items())
 
-    def _load(self, value: bytes) -> tuple[SensorState | None, SensorAlarms | None] | None:
+    def load(self, key: bytes, partition: int, value: bytes | None) -> bool:
+        """Take a sensor's state from its changelog record; an unreadable record is logged and
+        the sensor starts afresh (``False``)."""
+        sensor_id = key.decode("utf-8", "replace")
+        loaded = None if value is None else self._parse(value)
+        if loaded is None:
+            log.warning("state record of sensor %s is unreadable; it starts afresh", sensor_id)
+            return False
+        health, alarms = loaded
+        if health is not None:
+            self.health[sensor_id] = health
+        if alarms is not None:
+            self.alarms[sensor_id] = alarms
+        self._partition_of[sensor_id] = partition
+        return True
+
+    def _parse(self, value: bytes) -> tuple[SensorState | None, SensorAlarms | None] | None:
         try:
             data: Any = orjson.loads(value)
             health, alarms = data["health"], data["alarms"]
