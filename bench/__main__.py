@@ -1,7 +1,8 @@
 """``python -m bench``: what openlab costs and how fast it goes, each beside a baseline run alongside.
 
 ``all`` (what ``make bench`` runs) prints the stage costs, the worker's throughput against an
-aiokafka pass-through, and the simulator's produce rate against a raw aiokafka producer.
+aiokafka pass-through, the workers' latency, CPU and memory under a steady feed of the city, the
+simulator's produce rate against a raw aiokafka producer, and the alarms' latency.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 from bench.alarm_latency import alarm_latency, one_hop
 from bench.produce import prebuilt_messages, raw_producer, simulator_feed
 from bench.stages import stage_costs
+from bench.steady import steady, summary
 from bench.throughput import fill_raw, isolated, passthrough, pipeline
 from streams import stack
 from streams.city import load_city
@@ -76,6 +78,19 @@ def pipeline_command(ticks: int, workers: int) -> None:
     )
 
 
+@main.command(name="steady")
+@click.option("--rate", default=6256.0, show_default=True, help="Readings a second (6,256: one per sensor).")
+@click.option("--seconds", default=300.0, show_default=True, help="How long the feed runs.")
+@click.option("--workers", default=2, show_default=True, help="Worker processes sharing the partitions.")
+def steady_command(rate: float, seconds: float, workers: int) -> None:
+    """Latency, CPU per reading and memory per sensor of the workers under a steady feed of the city."""
+    settings = Settings()
+    with local_stack(settings):
+        run = asyncio.run(steady(isolated(settings), rate=rate, seconds=seconds, workers=workers))
+    for line in summary(run):
+        click.echo(line)
+
+
 @main.command()
 @click.option("--seconds", default=15.0, show_default=True, help="How long the feed runs flat out.")
 def produce(seconds: float) -> None:
@@ -115,7 +130,7 @@ def alarms(trials: int) -> None:
 @click.pass_context
 def run_all(context: click.Context) -> None:
     """Every benchmark above with its defaults."""
-    for command in (stages, pipeline_command, produce, alarms):
+    for command in (stages, pipeline_command, steady_command, produce, alarms):
         context.invoke(command)
 
 

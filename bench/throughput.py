@@ -10,10 +10,12 @@ ratio is what the numbers mean; the absolute figures move with the machine's oth
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
@@ -89,6 +91,20 @@ async def passthrough(settings: Settings, events: int) -> Throughput:
         await publisher.stop()
 
 
+def worker_logs(settings: Settings, workers: int) -> list[Path]:
+    """The log files of a bench's ``workers`` worker processes, named after its consumer group."""
+    return [settings.run_dir / f"bench-worker-{settings.app_id}-{n}.log" for n in range(workers)]
+
+
+async def until_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    """Return once every worker's log says it is ready; raise if one exits first."""
+    for process, log in zip(processes, logs, strict=True):
+        while "[^Worker]: Ready" not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited; see {log}")
+            await asyncio.sleep(0.05)
+
+
 async def pipeline(settings: Settings, events: int, workers: int = 1) -> Throughput:
     """``workers`` openlab workers: from all "Ready" until every event of all three stages is committed.
 
@@ -98,14 +114,10 @@ async def pipeline(settings: Settings, events: int, workers: int = 1) -> Through
     """
     create_database(settings)
     names = TopicNames.of(settings)
-    logs = [settings.run_dir / f"bench-worker-{settings.app_id}-{n}.log" for n in range(workers)]
+    logs = worker_logs(settings, workers)
     processes = [start_worker(settings, log) for log in logs]
     try:
-        for process, log in zip(processes, logs, strict=True):
-            while "[^Worker]: Ready" not in log.read_text(errors="replace"):
-                if process.poll() is not None:
-                    raise RuntimeError(f"a worker exited; see {log}")
-                await asyncio.sleep(0.05)
+        await until_ready(processes, logs)
         started = time.perf_counter()
         while await consumer_lag(settings, settings.app_id, (names.raw, names.commands)) != 0:
             await asyncio.sleep(1.0)  # each look opens Kafka clients: keep them rare

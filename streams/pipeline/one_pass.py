@@ -45,6 +45,9 @@ from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
+CHECKPOINTS_PER_BATCH = 300
+"""Most detectors checkpointed between two batches (a few milliseconds of pickling)."""
+
 PASS_STAGE = "pass"
 """The stage of the dead letters of a batch the pass itself failed on (a bug: ``internal_error``)."""
 
@@ -147,7 +150,6 @@ class PassWorker:
         self._lock = asyncio.Lock()
         self._generation = 0
         self._committed: dict[TopicPartition, int] = {}
-        self._last_checkpoint = time.monotonic()
 
     def consumer_for(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -216,13 +218,10 @@ class PassWorker:
                 self.consumer.seek(tp, records[0].offset)
 
     async def _checkpoint_when_due(self) -> None:
-        if time.monotonic() - self._last_checkpoint < self.settings.checkpoint_seconds:
-            return
-        self._last_checkpoint = time.monotonic()
         try:
-            await self.one_pass.detectors.save()
+            await self.one_pass.detectors.save_due(self.settings.checkpoint_seconds, CHECKPOINTS_PER_BATCH)
         except Exception:
-            log.exception("checkpointing the detectors failed; the next interval tries again")
+            log.exception("checkpointing the detectors failed; the next batch tries again")
 
     async def revoked(self, partitions: set[int]) -> None:
         """Before a rebalance (after the batch in hand): checkpoint the detectors of ``partitions``."""
