@@ -17,7 +17,7 @@ from bench.alarm_latency import alarm_latency, one_hop
 from bench.produce import prebuilt_messages, raw_producer, simulator_feed
 from bench.stages import stage_costs
 from bench.steady import steady, summary
-from bench.throughput import fill_raw, isolated, passthrough, pipeline
+from bench.throughput import Throughput, fill_raw, isolated, passthrough, pipeline
 from streams import stack
 from streams.city import load_city
 from streams.settings import Settings
@@ -57,25 +57,36 @@ def stages(ticks: int) -> None:
 
 @main.command(name="pipeline")
 @click.option(
-    "--ticks", default=16, show_default=True, help="Whole-city minutes of readings (about 4,900 each)."
+    "--ticks", default=60, show_default=True, help="Whole-city minutes of readings (about 4,900 each)."
 )
-@click.option("--workers", default=1, show_default=True, help="Worker processes sharing the partitions.")
-def pipeline_command(ticks: int, workers: int) -> None:
-    """The worker's throughput into InfluxDB against an aiokafka pass-through."""
+@click.option(
+    "--workers",
+    "worker_counts",
+    multiple=True,
+    type=int,
+    default=(1, 2, 4),
+    show_default=True,
+    help="Worker processes sharing the partitions (repeat for several runs).",
+)
+def pipeline_command(ticks: int, worker_counts: tuple[int, ...]) -> None:
+    """The workers' throughput into InfluxDB against an aiokafka pass-through, in the same run."""
     settings = Settings()
+    runs: list[tuple[int, Throughput]] = []
     with local_stack(settings):
         # Each on topics of its own, filled with the same readings.
-        alone, run = isolated(settings), isolated(settings)
+        alone = isolated(settings)
         events = asyncio.run(fill_raw(alone, ticks))
         baseline = asyncio.run(passthrough(alone, events))
-        if asyncio.run(fill_raw(run, ticks)) != events:
-            raise click.ClickException("the two fills differ")
-        ours = asyncio.run(pipeline(run, events, workers))
-    ratio_lines(
-        f"throughput over {events:,} readings (events/s):",
-        (f"openlab, {workers} worker(s), 3 stages into InfluxDB", ours.per_second),
-        ("aiokafka pass-through, 1 hop", baseline.per_second),
-    )
+        for workers in worker_counts:
+            run = isolated(settings)
+            if asyncio.run(fill_raw(run, ticks)) != events:
+                raise click.ClickException("the fills differ")
+            runs.append((workers, asyncio.run(pipeline(run, events, workers))))
+    click.echo(f"throughput over {events:,} readings (readings/s), and ratio to the pass-through:")
+    click.echo(f"  {'aiokafka pass-through, 1 hop':<52} {baseline.per_second:10,.0f}")
+    for workers, ours in runs:
+        name = f"openlab, {workers} worker(s): clean, health, score, alarm, sink"
+        click.echo(f"  {name:<52} {ours.per_second:10,.0f} {ours.per_second / baseline.per_second:8.3f}")
 
 
 @main.command(name="steady")

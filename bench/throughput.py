@@ -3,7 +3,7 @@
 Both read the same pre-produced events from Kafka. The baseline forwards each record, untouched,
 to another topic in the same acknowledged batches the pipeline uses (one hop, no decoding): the
 fastest a Python consumer-producer can be here. The
-pipeline takes each event through its three stages (clean, score, sink) into InfluxDB. Their
+pipeline takes each event through its one pass (clean, health, score, alarm) into InfluxDB. Their
 ratio is what the numbers mean; the absolute figures move with the machine's other load.
 """
 
@@ -106,7 +106,8 @@ async def until_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]
 
 
 async def pipeline(settings: Settings, events: int, workers: int = 1) -> Throughput:
-    """``workers`` openlab workers: from all "Ready" until every event of all three stages is committed.
+    """``workers`` openlab workers: from all "Ready" until every event's batch is committed (which
+    is after its outputs and points were accepted).
 
     Progress is read from the consumer group's committed offsets (cheap), not from InfluxDB
     queries, which would compete with the worker for the machine's two cores. InfluxDB is
