@@ -427,7 +427,10 @@ class SensorAlarms:
     """Normal readings in a row since the active alarm's latest anomalous one."""
     openings: list[datetime] = field(default_factory=list)
     """When alarms opened, within the flap window."""
-    recent: list[tuple[datetime, float, tuple[str, ...]]] = field(default_factory=list)
+    recent: list[tuple[int, float, tuple[str, ...]]] = field(default_factory=list)
+    """The latest readings taken (event time in microseconds, value, quality flags), oldest
+    first: kept as the state record stores them, since the record is written after every
+    reading and an alarm that shows them is rare."""
     current: Alarm | None = None
 
     def observe(self, scored: ScoredReading, site: Site) -> list[Alarm]:
@@ -441,7 +444,10 @@ class SensorAlarms:
         if self.latest is not None and at <= self.latest:
             return []
         self.latest = at
-        self.recent = [*self.recent[-(self.rules.recent_values - 1) :], (at, scored.value, scored.quality)]
+        self.recent = [
+            *self.recent[-(self.rules.recent_values - 1) :],
+            (to_micros(at), scored.value, scored.quality),
+        ]
         if scored.warming_up:
             return []
         if scored.anomalous:
@@ -550,7 +556,7 @@ class SensorAlarms:
     def _recent_fields(self) -> dict[str, Any]:
         flags = sorted({flag for _, _, quality in self.recent for flag in quality})
         return {
-            "recent_values": tuple((moment, value) for moment, value, _ in self.recent),
+            "recent_values": tuple((from_micros(micros), value) for micros, value, _ in self.recent),
             "quality": tuple(flags),
         }
 
@@ -604,8 +610,8 @@ class SensorAlarms:
         return cleared.model_copy(update={"summary": _summary(cleared)})
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as JSON-ready values (the changelog record of a Faust table). The rules are
-        not part of it: they are the stream's settings."""
+        """The state as JSON-ready values (its changelog record; tuples are JSON arrays). The
+        rules are not part of it: they are the stream's settings."""
         return {
             "v": _STATE_VERSION,
             "sensor_id": self.sensor_id,
@@ -616,7 +622,7 @@ class SensorAlarms:
             "peak": None if self.peak is None else self.peak.to_list(),
             "normal_run": self.normal_run,
             "openings": [to_micros(moment) for moment in self.openings],
-            "recent": [[to_micros(moment), value, list(quality)] for moment, value, quality in self.recent],
+            "recent": list(self.recent),
             "current": None if self.current is None else self.current.model_dump(mode="json"),
         }
 
@@ -646,7 +652,7 @@ class SensorAlarms:
                 normal_run=int(data["normal_run"]),
                 openings=[from_micros(micros) for micros in data["openings"]],
                 recent=[
-                    (from_micros(micros), float(value), tuple(str(flag) for flag in quality))
+                    (int(micros), float(value), tuple(str(flag) for flag in quality))
                     for micros, value, quality in data["recent"]
                 ],
                 current=None if current is None else Alarm.model_validate(current),

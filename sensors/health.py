@@ -278,7 +278,7 @@ class SensorState:
         return f"sequence number {reading.seq} was already taken from this sensor"
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as JSON-ready values (the changelog record of a Faust table)."""
+        """The state as JSON-ready values (its changelog record)."""
         return {
             "v": _STATE_VERSION,
             "sensor_id": self.sensor_id,

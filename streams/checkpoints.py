@@ -4,10 +4,10 @@
 partition *p* of it holds the detectors of the sensors whose readings arrive on partition *p*.
 A worker checkpoints a detector about ``OPENLAB_CHECKPOINT_SECONDS`` after it first learnt
 something new (a few hundred between two batches at most, so as not to pause the pass), all of
-them when it stops, and before a rebalance those of the partitions it may give up; after it, it forgets the detectors of
-partitions given up and restores those of partitions it was given. A checkpoint that cannot be
-read (damaged, or of another detector version) is logged and its sensor starts a fresh detector:
-never a crash.
+them when it stops, and before a rebalance those of the partitions it may give up; after it, it
+forgets the detectors of partitions given up and restores those of partitions it was given. A
+checkpoint that cannot be read (damaged, or of another detector version) is logged and its sensor
+starts a fresh detector: never a crash.
 """
 
 from __future__ import annotations

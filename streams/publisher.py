@@ -40,7 +40,7 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
-        self._partition_of: dict[tuple[str, bytes], int] = {}
+        self._partition_of: dict[str, dict[bytes, int]] = {}
         self._starting = asyncio.Lock()
 
     @property
@@ -62,23 +62,22 @@ class Publisher:
             await self._producer.stop()
             self._producer = None
 
-    async def _partition(self, topic: str, key: bytes | None) -> int:
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        if key is None:
-            return int(self._partitioner(None, partitions, partitions))
-        cached = self._partition_of.get((topic, key))
-        if cached is None:
-            cached = self._partition_of[(topic, key)] = int(self._partitioner(key, partitions, partitions))
-        return cached
-
     async def publish(self, topic: str, records: Sequence[Record]) -> int:
         """Send ``records`` to ``topic``; return their count once Kafka has acknowledged them all."""
         await self.start()
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        # The partition of each key is computed once per topic (murmur2 is pure Python here).
+        known = self._partition_of.setdefault(topic, {})
         by_partition: dict[int, list[Record]] = defaultdict(list)
         for key, value in records:
-            by_partition[await self._partition(topic, key)].append((key, value))
+            partition = known.get(key) if key is not None else None
+            if partition is None:
+                partition = int(self._partitioner(key, partitions, partitions))
+                if key is not None:
+                    known[key] = partition
+            by_partition[partition].append((key, value))
         return await self.publish_to_partitions(topic, by_partition)
 
     async def publish_to_partitions(self, topic: str, by_partition: Mapping[int, Sequence[Record]]) -> int:
