@@ -12,7 +12,6 @@ one member of the group, not two.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -30,6 +29,9 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+FINISH_SECONDS = 60.0
+"""How long a stopping worker waits for the batch in hand (an InfluxDB outage can hold it)."""
+
 
 class _PassOnly(BootStrategy):
     """Faust's services without its consumer, conductor and tables: the pass consumes."""
@@ -42,28 +44,28 @@ class WorkerApp(faust.App):
 
 
 class PassService(Service):
-    """Runs the pass's consumer for as long as the worker runs; stops it cleanly (the batch in
-    hand finishes, the detectors are checkpointed, the clients close)."""
+    """Runs the pass's consumer for as long as the worker runs, and stops it cleanly (the batch in
+    hand finishes, the detectors are checkpointed, the clients close). Should the pass fail
+    beyond what it handles itself, the service crashes, and with it the worker (exit status 1), so
+    that whatever supervises the worker starts it again rather than leave it idle in the group."""
 
     def __init__(self, worker: PassWorker, writers: tuple[InfluxWriter, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.worker = worker
         self.writers = writers
-        self._task: asyncio.Task[None] | None = None
 
-    async def on_start(self) -> None:
-        self._task = asyncio.create_task(self.worker.run())
-        self._task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the pass stopped", exc_info=task.exception())
+    @Service.task
+    async def _consume(self) -> None:
+        await self.worker.run()
 
     async def on_stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        try:
+            async with asyncio.timeout(FINISH_SECONDS):
+                await self.worker.finish()
+        except TimeoutError:
+            log.warning("the pass did not finish its batch within %.0f s", FINISH_SECONDS)
+
+    async def on_shutdown(self) -> None:
         try:
             await self.worker.one_pass.detectors.save()
         except Exception:

@@ -41,7 +41,7 @@ from streams.pipeline.sink import write_points
 from streams.pipeline.state import SensorStates
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.topics import TopicNames, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ class PassWorker:
         self.partitions: frozenset[int] = frozenset()
         self._lock = asyncio.Lock()
         self._generation = 0
+        self._finishing = asyncio.Event()
+        self._finished = asyncio.Event()
         self._committed: dict[TopicPartition, int] = {}
 
     def consumer_for(self) -> AIOKafkaConsumer:
@@ -163,14 +165,28 @@ class PassWorker:
             request_timeout_ms=40_000,
         )
 
+    async def finish(self) -> None:
+        """Stop consuming once the batch in hand is committed; return when it is."""
+        self._finishing.set()
+        await self._finished.wait()
+
     async def run(self) -> None:
-        """Consume until cancelled."""
+        """Consume until :meth:`finish` (or cancelled)."""
+        try:
+            await self._consume()
+        finally:
+            self._finished.set()
+
+    async def _consume(self) -> None:
         names = self.one_pass.names
+        # Topics created by a broker on first use would have its default partition count, and
+        # the pass needs every topic it consumes and changelogs to have the same.
+        await ensure_topics(self.settings)
         consumer = self.consumer = self.consumer_for()
         await consumer.start()
         try:
             consumer.subscribe([names.raw, names.commands], listener=_Rebalance(self))
-            while True:
+            while not self._finishing.is_set():
                 generation = self._generation
                 fetched = await consumer.getmany(
                     timeout_ms=int(self.settings.batch_seconds * 1000), max_records=self.settings.batch_size
