@@ -47,12 +47,14 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--ticks", default=4, show_default=True, help="Minutes of the whole city to time.")
-def stages(ticks: int) -> None:
-    """Per-event cost of each pure stage (no services)."""
-    click.echo("per-event cost of the pure stages (µs):")
-    for stage, micros in stage_costs(load_city(Settings()), ticks=ticks).items():
-        click.echo(f"  {stage:<48} {micros:8.1f}")
+@click.option("--warm", default=8, show_default=True, help="Whole-city minutes that warm the sensors up.")
+@click.option("--ticks", default=8, show_default=True, help="Whole-city minutes timed after them.")
+def stages(warm: int, ticks: int) -> None:
+    """CPU per reading of each step of the pass, without services."""
+    settings = Settings()
+    click.echo(f"CPU per reading of each step of the pass, over {ticks} whole-city minutes (µs):")
+    for step, micros in stage_costs(settings, load_city(settings), warm=warm, timed=ticks).items():
+        click.echo(f"  {step:<48} {micros:8.1f}")
 
 
 @main.command(name="pipeline")

@@ -1,81 +1,81 @@
-"""Per-event cost of each pure stage, in microseconds, on the simulated city's events."""
+"""CPU per reading of each step of the pass, in microseconds, on the simulated city's events.
+
+The steps run exactly as in a worker (:meth:`streams.pipeline.one_pass.OnePass.steps`, in batches
+of ``OPENLAB_BATCH_SIZE``), without Kafka or InfluxDB: what is left of a reading's cost once the
+services are out of the way. The first ticks only warm the sensors' states and detectors up;
+the ticks after them are timed.
+"""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from models.scoring import SensorDetector, detector_for, score_reading
-from sensors.cleaning import Cleaner, Rejection
-from sensors.health import HealthRules, SensorState
+from aiokafka.partitioner import DefaultPartitioner
+
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry
-from streams.influx import reading_line
+from streams.influx import InfluxWriter
+from streams.metrics import PipelineCounters
+from streams.pipeline.batch import Outputs
+from streams.pipeline.one_pass import OnePass
+from streams.publisher import Publisher
+from streams.settings import Settings
 
 
-def _per_event(work: Callable[[], int]) -> float:
-    started = time.perf_counter()
-    count = work()
-    return (time.perf_counter() - started) / count * 1e6
+@dataclass(frozen=True, slots=True)
+class _Event:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
 
 
-def stage_costs(registry: SiteRegistry, ticks: int) -> dict[str, float]:
-    """Microseconds per event of validation alone, cleaning, sensor health, scoring and line protocol."""
-    now = datetime.now(UTC)
-    simulator = CitySimulator(registry)
-    events = [
-        value
-        for minute in range(ticks, 0, -1)
-        for _, value in simulator.tick(now - timedelta(minutes=minute))
-    ]
-    cleaner = Cleaner(registry)
-    readings = [r for r in (cleaner.clean(v, now) for v in events) if not isinstance(r, Rejection)]
-    detectors: dict[str, SensorDetector] = {}
-    scored = []
+class _City:
+    """The simulated city's readings, minute by minute, as the pass would fetch them."""
 
-    def validate() -> int:
-        for value in events:
-            Reading.model_validate_json(value)
-        return len(events)
+    def __init__(self, settings: Settings, registry: SiteRegistry, topic: str, minutes: int) -> None:
+        self.simulator = CitySimulator(registry, seed=settings.seed)
+        self.partitions = list(range(settings.partitions))
+        self.partitioner = DefaultPartitioner()
+        self.topic = topic
+        self.size = settings.batch_size
+        self.next_minute = datetime.now(UTC) - timedelta(minutes=minutes)
+        self.offset = 0
 
-    def clean() -> int:
-        for value in events:
-            cleaner.clean(value, now)
-        return len(events)
+    def batches(self, minutes: int) -> list[list[_Event]]:
+        events = []
+        for _ in range(minutes):
+            for key, value in self.simulator.tick(self.next_minute):
+                partition = self.partitioner(key, self.partitions, self.partitions)
+                events.append(_Event(self.topic, partition, self.offset, key, value))
+                self.offset += 1
+            self.next_minute += timedelta(minutes=1)
+        return [events[start : start + self.size] for start in range(0, len(events), self.size)]
 
-    def health() -> int:
-        rules = HealthRules()
-        states: dict[str, SensorState] = {}
-        for offset, reading in enumerate(readings):
-            state = states.get(reading.sensor_id)
-            if state is None:
-                state = states[reading.sensor_id] = SensorState.of(reading, 0)
-            state.admit(reading, offset, rules)
-        # Each batch writes the state of every sensor it touched to the table's changelog.
-        for state in states.values():
-            json.dumps(state.to_dict())
-        return len(readings)
 
-    def score() -> int:
-        for reading in readings:
-            detector = detectors.get(reading.sensor_id)
-            if detector is None:
-                detector = detectors[reading.sensor_id] = detector_for(reading.kind)
-            scored.append(score_reading(detector, reading))
-        return len(readings)
-
-    def line() -> int:
-        for item in scored:
-            reading_line(item, registry)
-        return len(scored)
-
-    return {
-        "pydantic validation alone": _per_event(validate),
-        "cleaning (validation + rules)": _per_event(clean),
-        "sensor health (dedup, lateness, gaps, flatline)": _per_event(health),
-        "scoring (detector + ScoredReading)": _per_event(score),
-        "InfluxDB line protocol": _per_event(line),
-    }
+def stage_costs(settings: Settings, registry: SiteRegistry, warm: int, timed: int) -> dict[str, float]:
+    """Microseconds per reading of each step over ``timed`` whole-city minutes, after ``warm``."""
+    counters = PipelineCounters(worker="bench")
+    # Neither client connects: the steps only gather what a batch would send.
+    one_pass = OnePass(settings, registry, counters, Publisher(settings), InfluxWriter(settings))
+    city = _City(settings, registry, one_pass.names.raw, warm + timed)
+    for batch in city.batches(warm):
+        one_pass.steps(batch, Outputs())
+    counters.step_seconds.clear()
+    batches = city.batches(timed)
+    for batch in batches:
+        one_pass.steps(batch, Outputs())
+    readings = sum(len(batch) for batch in batches)
+    costs = {step: seconds / readings * 1e6 for step, seconds in counters.step_seconds.items()}
+    costs["all steps"] = sum(costs.values())
+    begun = time.process_time()
+    for batch in batches:
+        for event in batch:
+            Reading.model_validate_json(event.value or b"")
+    costs["of which pydantic validation alone"] = (time.process_time() - begun) / readings * 1e6
+    return costs

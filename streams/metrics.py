@@ -97,8 +97,8 @@ class PipelineCounters(Collector):
 
         >>> counters = PipelineCounters(worker="w1")
         >>> counters.observe_latency(100.0, [99_950, 99_700, 90_000])
-        >>> counters.latency_buckets[:6], counters.latency_buckets[-2:]
-        ([0, 0, 0, 1, 0, 0], [1, 0])
+        >>> {bound: n for bound, n in zip(LATENCY_BOUNDS, counters.latency_buckets, strict=False) if n}
+        {0.05: 1, 0.3: 1, 10.0: 1}
         """
         for produced in produced_ms:
             seconds = now - produced / 1000
