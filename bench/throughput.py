@@ -22,10 +22,11 @@ from aiokafka import AIOKafkaConsumer
 from sensors.simulator import CitySimulator
 from streams.city import load_city
 from streams.influx import count_points
+from streams.job import until_group_is_stable
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack import create_database
-from streams.topics import TopicNames, consumer_lag, end_offsets, ensure_topics
+from streams.topics import consumer_lag, end_offsets, ensure_topics
 from streams.worker import start_worker, stop_worker
 
 
@@ -106,21 +107,27 @@ async def until_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]
 
 
 async def pipeline(settings: Settings, events: int, workers: int = 1) -> Throughput:
-    """``workers`` openlab workers: from all "Ready" until every event's batch is committed (which
-    is after its outputs and points were accepted).
+    """``workers`` openlab workers, once they form a stable group, until every event's batch is
+    committed (which is after its outputs and points were accepted): the readings left when the
+    group was stable, over the time they took. The group's forming (each join is a rebalance)
+    is left out: it is paid once, not per reading.
 
     Progress is read from the consumer group's committed offsets (cheap), not from InfluxDB
     queries, which would compete with the worker for the machine's two cores. InfluxDB is
     counted once at the end, to check that every reading arrived.
     """
     create_database(settings)
-    names = TopicNames.of(settings)
+    topics = (settings.topic("readings.raw"), settings.topic("alerts.commands"))
     logs = worker_logs(settings, workers)
     processes = [start_worker(settings, log) for log in logs]
     try:
         await until_ready(processes, logs)
+        await until_group_is_stable(settings, workers, processes)
+        # The clock starts before the lag is read: the readings taken while it is read count
+        # against the workers.
         started = time.perf_counter()
-        while await consumer_lag(settings, settings.app_id, (names.raw, names.commands)) != 0:
+        left = await consumer_lag(settings, settings.app_id, topics)
+        while await consumer_lag(settings, settings.app_id, topics) != 0:
             await asyncio.sleep(1.0)  # each look opens Kafka clients: keep them rare
         seconds = time.perf_counter() - started
     finally:
@@ -129,4 +136,6 @@ async def pipeline(settings: Settings, events: int, workers: int = 1) -> Through
     stored = await count_points(settings)
     if stored != events:
         raise RuntimeError(f"{stored} points in InfluxDB, expected {events}")
-    return Throughput(events, seconds)
+    if not left:
+        raise RuntimeError("the workers took every reading before their group was stable: give more --ticks")
+    return Throughput(left, seconds)

@@ -58,7 +58,8 @@ class CleanStep:
                 if admission.outcome == "accepted" and result.observed_at > self.clocks.get(partition, _DAWN):
                     self.clocks[partition] = result.observed_at
                     advanced[partition] = event
-                health.extend((event, item) for item in admission.events)
+                if admission.events:
+                    health.extend((event, item) for item in admission.events)
                 result = admission.reading
                 outcomes[admission.outcome] += 1
             if isinstance(result, Rejection):
