@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -14,10 +15,23 @@ from streams.app import build_app
 from streams.city import load_city
 from streams.settings import Settings
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The cyclic garbage collector's thresholds in a worker (Python's default: 700, 10, 10)."""
+
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker until it is told to stop (SIGTERM or Ctrl-C)."""
+    """Run the worker until it is told to stop (SIGTERM or Ctrl-C).
+
+    The pass allocates a few objects per reading, almost none of them in reference cycles, and
+    holds tens of thousands of long-lived ones (every sensor's detector and state). With Python's
+    default thresholds the collector ran every few readings and its older generations walked the
+    detectors again and again: a quarter of the pass's CPU (``bench stages``: 54 µs a reading,
+    40 µs without it). So the city's registry and the app are frozen out of the collector's
+    sight, and its youngest generation is collected every 50,000 allocations instead of 700.
+    """
     app = build_app(settings, load_city(settings))
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
