@@ -1,9 +1,9 @@
 """CPU per reading of each step of the pass, in microseconds, on the simulated city's events.
 
 The steps run exactly as in a worker (:meth:`streams.pipeline.one_pass.OnePass.steps`, in batches
-of ``OPENLAB_BATCH_SIZE``), without Kafka or InfluxDB: what is left of a reading's cost once the
-services are out of the way. The first ticks only warm the sensors' states and detectors up;
-the ticks after them are timed.
+of ``OPENLAB_BATCH_SIZE``, with a worker's garbage collector settings), without Kafka or
+InfluxDB: what is left of a reading's cost once the services are out of the way. The first
+ticks only warm the sensors' states and detectors up; the ticks after them are timed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from streams.pipeline.batch import Outputs
 from streams.pipeline.one_pass import OnePass
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.worker import tune_garbage_collector
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ def stage_costs(settings: Settings, registry: SiteRegistry, warm: int, timed: in
     counters = PipelineCounters(worker="bench")
     # Neither client connects: the steps only gather what a batch would send.
     one_pass = OnePass(settings, registry, counters, Publisher(settings), InfluxWriter(settings))
+    tune_garbage_collector()  # as a worker does
     city = _City(settings, registry, one_pass.names.raw, warm + timed)
     for batch in city.batches(warm):
         one_pass.steps(batch, Outputs())

@@ -20,7 +20,14 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker until it is told to stop (SIGTERM or Ctrl-C).
+    """Run the worker until it is told to stop (SIGTERM or Ctrl-C)."""
+    app = build_app(settings, load_city(settings))
+    tune_garbage_collector()
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
+def tune_garbage_collector() -> None:
+    """Set the garbage collector for the pass, once the long-lived objects of start-up exist.
 
     The pass allocates a few objects per reading, almost none of them in reference cycles, and
     holds tens of thousands of long-lived ones (every sensor's detector and state). With Python's
@@ -29,10 +36,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     40 µs without it). So the city's registry and the app are frozen out of the collector's
     sight, and its youngest generation is collected every 50,000 allocations instead of 700.
     """
-    app = build_app(settings, load_city(settings))
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Faults on the real stack: a killed worker, an InfluxDB outage, a Kafka restart, a worker
-joining mid-stream (a rebalance).
+joining mid-stream (a rebalance), workers joining and leaving while readings flow.
 
 The guarantee under test (README, "Guarantees"): every valid reading ends up in InfluxDB
 exactly once, as one point, whatever of these happens mid-stream, and no event is dead-lettered
@@ -16,6 +16,7 @@ from streams import stack
 from streams.influx import count_points
 from streams.settings import Settings
 from streams.topics import group_state, read_values
+from streams.worker import stop_worker
 from tests.conftest import WorkerFactory
 from tests.feeding import city_events, produce, wait_for
 
@@ -103,5 +104,44 @@ async def test_a_worker_joining_mid_stream_loses_nothing(
 
     await wait_for("a stable group of two workers", two_members, seconds=120)
     assert not feeding.done(), "the group must form again while readings flow"
+    await feeding
+    await assert_exactly_in_influx(settings, len(events))
+
+
+async def test_workers_coming_and_going_mid_stream_lose_nothing(
+    pipeline_settings: Settings, worker: WorkerFactory
+) -> None:
+    """Four rebalances while readings flow: a second and a third worker join, then the second
+    is stopped and the third killed (its partitions wait out its session). Every batch fetched
+    across a rebalance is fetched again, every partition taken over is restored: every reading
+    once in InfluxDB, none dead-lettered."""
+    settings = pipeline_settings
+    events = city_events(settings, 24_000, datetime.now(UTC) - timedelta(days=1))
+    worker(settings)
+    await produce(settings, events[:1000])
+    await wait_for("the first worker's first points", lambda: points_at_least(settings, 500))
+
+    async def feed() -> None:
+        for start in range(1000, len(events), 250):
+            await produce(settings, events[start : start + 250])
+            await asyncio.sleep(0.3)  # about 28 s of feed
+
+    async def members(count: int) -> None:
+        async def formed() -> bool:
+            return await group_state(settings, settings.app_id) == ("Stable", count)
+
+        await wait_for(f"a stable group of {count} workers", formed, seconds=120)
+
+    feeding = asyncio.create_task(feed())
+    second = worker(settings)
+    await members(2)
+    third = worker(settings)
+    await members(3)
+    assert not feeding.done(), "the group must change while readings flow"
+    stop_worker(second)
+    await members(2)
+    third.send_signal(signal.SIGKILL)
+    third.wait()
+    await members(1)
     await feeding
     await assert_exactly_in_influx(settings, len(events))
