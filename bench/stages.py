@@ -9,7 +9,6 @@ ticks only warm the sensors' states and detectors up; the ticks after them are t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -19,21 +18,11 @@ from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry
 from streams.influx import InfluxWriter
 from streams.metrics import PipelineCounters
-from streams.pipeline.batch import Outputs
+from streams.pipeline.batch import Fetched, Outputs
 from streams.pipeline.one_pass import OnePass
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.worker import tune_garbage_collector
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = 0
 
 
 class _City:
@@ -48,12 +37,12 @@ class _City:
         self.next_minute = datetime.now(UTC) - timedelta(minutes=minutes)
         self.offset = 0
 
-    def batches(self, minutes: int) -> list[list[_Event]]:
+    def batches(self, minutes: int) -> list[list[Fetched]]:
         events = []
         for _ in range(minutes):
             for key, value in self.simulator.tick(self.next_minute):
                 partition = self.partitioner(key, self.partitions, self.partitions)
-                events.append(_Event(self.topic, partition, self.offset, key, value))
+                events.append(Fetched(self.topic, partition, self.offset, key, value))
                 self.offset += 1
             self.next_minute += timedelta(minutes=1)
         return [events[start : start + self.size] for start in range(0, len(events), self.size)]

@@ -25,6 +25,29 @@ async def points_at_least(settings: Settings, count: int) -> bool:
     return await count_points(settings) >= count
 
 
+async def first_worker_at_work(
+    settings: Settings, worker: WorkerFactory, events: list[tuple[bytes, bytes]]
+) -> None:
+    """A worker that has written the first points of the first 1,000 of ``events``."""
+    worker(settings)
+    await produce(settings, events[:1000])
+    await wait_for("the first worker's first points", lambda: points_at_least(settings, 500))
+
+
+async def trickle(settings: Settings, events: list[tuple[bytes, bytes]]) -> None:
+    """The rest of ``events`` after the first 1,000, 250 every 0.3 s (12,000 events: about 15 s)."""
+    for start in range(1000, len(events), 250):
+        await produce(settings, events[start : start + 250])
+        await asyncio.sleep(0.3)
+
+
+async def stable_group(settings: Settings, workers: int) -> None:
+    async def formed() -> bool:
+        return await group_state(settings, settings.app_id) == ("Stable", workers)
+
+    await wait_for(f"a stable group of {workers} workers", formed, seconds=120)
+
+
 async def assert_exactly_in_influx(settings: Settings, count: int) -> None:
     await wait_for(f"{count} points", lambda: points_at_least(settings, count), seconds=180)
     await asyncio.sleep(3)
@@ -86,23 +109,12 @@ async def test_a_worker_joining_mid_stream_loses_nothing(
     events it had fetched but not yet processed, are taken over without losing or doubling any."""
     settings = pipeline_settings
     events = city_events(settings, 12000, datetime.now(UTC) - timedelta(hours=6))
-    worker(settings)
-    await produce(settings, events[:1000])
-    await wait_for("the first worker's first points", lambda: points_at_least(settings, 500))
-
-    async def feed() -> None:
-        for start in range(1000, len(events), 250):
-            await produce(settings, events[start : start + 250])
-            await asyncio.sleep(0.3)  # about 15 s of feed: the group forms again meanwhile
-
-    feeding = asyncio.create_task(feed())
+    await first_worker_at_work(settings, worker, events)
+    feeding = asyncio.create_task(trickle(settings, events))  # the group forms again meanwhile
     await asyncio.sleep(1.0)
     worker(settings)
 
-    async def two_members() -> bool:
-        return await group_state(settings, settings.app_id) == ("Stable", 2)
-
-    await wait_for("a stable group of two workers", two_members, seconds=120)
+    await stable_group(settings, 2)
     assert not feeding.done(), "the group must form again while readings flow"
     await feeding
     await assert_exactly_in_influx(settings, len(events))
@@ -117,31 +129,18 @@ async def test_workers_coming_and_going_mid_stream_lose_nothing(
     once in InfluxDB, none dead-lettered."""
     settings = pipeline_settings
     events = city_events(settings, 24_000, datetime.now(UTC) - timedelta(days=1))
-    worker(settings)
-    await produce(settings, events[:1000])
-    await wait_for("the first worker's first points", lambda: points_at_least(settings, 500))
+    await first_worker_at_work(settings, worker, events)
 
-    async def feed() -> None:
-        for start in range(1000, len(events), 250):
-            await produce(settings, events[start : start + 250])
-            await asyncio.sleep(0.3)  # about 28 s of feed
-
-    async def members(count: int) -> None:
-        async def formed() -> bool:
-            return await group_state(settings, settings.app_id) == ("Stable", count)
-
-        await wait_for(f"a stable group of {count} workers", formed, seconds=120)
-
-    feeding = asyncio.create_task(feed())
+    feeding = asyncio.create_task(trickle(settings, events))
     second = worker(settings)
-    await members(2)
+    await stable_group(settings, 2)
     third = worker(settings)
-    await members(3)
+    await stable_group(settings, 3)
     assert not feeding.done(), "the group must change while readings flow"
     stop_worker(second)
-    await members(2)
+    await stable_group(settings, 2)
     third.send_signal(signal.SIGKILL)
     third.wait()
-    await members(1)
+    await stable_group(settings, 1)
     await feeding
     await assert_exactly_in_influx(settings, len(events))

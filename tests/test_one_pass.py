@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from sensors.sites import SiteRegistry
 from streams.influx import InfluxWriter, Refused
 from streams.metrics import PipelineCounters
 from streams.operators import OperatorCommand
-from streams.pipeline.batch import Outputs, Points
+from streams.pipeline.batch import Fetched, Outputs, Points
 from streams.pipeline.one_pass import OnePass
 from streams.pipeline.sink import write_points
 from streams.pipeline.state import SensorStates
@@ -33,16 +32,6 @@ CITY = SiteRegistry.generate(count=6, seed=4)
 SETTINGS = Settings(topic_prefix="unit.", partitions=4)
 NAMES = TopicNames.of(SETTINGS)
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-
-
-@dataclass(frozen=True)
-class Fetched:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = 0
 
 
 def one_pass() -> OnePass:

@@ -34,6 +34,18 @@ class Event(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An :class:`Event` made by hand, to run the steps without Kafka (tests, benchmarks)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
+
+
 @dataclass(slots=True)
 class Points:
     """The InfluxDB points one event gave one step. Should InfluxDB refuse them, the event is
