@@ -153,7 +153,9 @@ class PassWorker:
         self._finished = asyncio.Event()
         self._committed: dict[TopicPartition, int] = {}
 
-    def consumer_for(self) -> AIOKafkaConsumer:
+    def _consumer_for(self) -> AIOKafkaConsumer:
+        """The group's consumer: offsets committed by the pass only, partition *p* of every topic
+        to the same member (range assignment), fetches large enough to fill a batch at once."""
         return AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=self.settings.app_id,
@@ -162,7 +164,6 @@ class PassWorker:
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=int(self.settings.batch_seconds * 1000),
-            request_timeout_ms=40_000,
         )
 
     async def finish(self) -> None:
@@ -182,7 +183,7 @@ class PassWorker:
         # Topics created by a broker on first use would have its default partition count, and
         # the pass needs every topic it consumes and changelogs to have the same.
         await ensure_topics(self.settings)
-        consumer = self.consumer = self.consumer_for()
+        consumer = self.consumer = self._consumer_for()
         await consumer.start()
         try:
             consumer.subscribe([names.raw, names.commands], listener=_Rebalance(self))
