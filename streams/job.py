@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from collections import Counter
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from rich.console import Console
@@ -33,6 +35,9 @@ from streams.topics import (
     record_counts,
 )
 from streams.worker import start_worker, stop_worker
+from streams.worker_metrics import latency_quantiles, scrape
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +60,9 @@ class Summary:
     feed_seconds: float = 0.0
     total_seconds: float = 0.0
     drained: bool = False
+    latency: list[float] | None = None
+    """p50 and p99 (seconds) from a reading's production into Kafka to its point written, from
+    the workers' histograms (``None``: not measured)."""
 
     @property
     def events_per_second(self) -> float:
@@ -81,8 +89,21 @@ class Summary:
         table.add_row("points in InfluxDB", f"{self.in_influx:,}")
         table.add_row("feed / total seconds", f"{self.feed_seconds:.1f} / {self.total_seconds:.1f}")
         table.add_row("events per second", f"{self.events_per_second:,.0f} (produced to InfluxDB)")
+        if self.latency is not None:
+            p50, p99 = (f"{seconds * 1000:,.0f} ms" for seconds in self.latency)
+            table.add_row("latency, produced to written", f"p50 {p50}, p99 {p99}")
         table.add_row("drained", "yes" if self.drained else "NO: the worker had not caught up")
         return table
+
+
+async def _latency(ports: list[int]) -> list[float] | None:
+    """p50 and p99 of the latency the workers serving their metrics on ``ports`` measured (None
+    if one cannot be read: the summary goes without it)."""
+    try:
+        return latency_quantiles([await scrape(port) for port in ports])
+    except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError):
+        log.warning("the workers' latency could not be read from their /metrics", exc_info=True)
+        return None
 
 
 async def _dead_letter_reasons(settings: Settings, since: dict[TopicPartition, int]) -> Counter[str]:
@@ -178,10 +199,10 @@ async def run_city(
     anomalous_before = await count_points(settings, f"{since} AND anomalous = true")
     # Workers share the partitions (one consumer group); each serves its metrics on its own port.
     processes = []
+    ports = [settings.worker_web_port + number for number in range(workers) if settings.worker_web_port]
     for number in range(workers):
         log = settings.run_dir / f"worker-{number}.log"
-        port = settings.worker_web_port + number if settings.worker_web_port else 0
-        own = settings.model_copy(update={"worker_web_port": port})
+        own = settings.model_copy(update={"worker_web_port": ports[number] if ports else 0})
         processes.append(start_worker(own, log))
         console.print(f"worker {number}: pid {processes[-1].pid}, log {log}")
     # Feed only once every worker has its partitions, so the run's figures measure the pipeline
@@ -224,6 +245,7 @@ async def run_city(
                     if time.monotonic() > deadline:
                         break
         summary.total_seconds = time.monotonic() - clock
+        summary.latency = await _latency(ports)
     finally:
         for process in processes:
             stop_worker(process)
