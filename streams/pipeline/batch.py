@@ -70,7 +70,8 @@ class Outputs:
     def reject(self, event: Event, rejection: Rejection, stage: str, original: bytes | None = None) -> None:
         """Send ``event`` to the dead letters; ``original`` is what ``stage`` took (default: the
         event's own bytes)."""
-        self.rejected.append((event, rejection, stage, event.value or b"" if original is None else original))
+        taken = (event.value or b"") if original is None else original
+        self.rejected.append((event, rejection, stage, taken))
 
     def dead_letters(self, at: datetime) -> list[Record]:
         """The records of ``readings.deadletter`` for the rejected events (key = the event's)."""

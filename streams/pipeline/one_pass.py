@@ -256,7 +256,7 @@ class PassWorker:
             self.partitions = frozenset(partitions)
             self.one_pass.counters.active_partitions = len(partitions)
             one_pass = self.one_pass
-            one_pass.states.release(set(gone))
+            one_pass.states.forget(set(gone))
             one_pass.detectors.forget(set(gone))
             if not new:
                 return

@@ -79,7 +79,7 @@ class SensorStates:
         self._changed.clear()
         return records
 
-    def release(self, partitions: set[int]) -> None:
+    def forget(self, partitions: set[int]) -> None:
         """Forget the sensors of ``partitions`` (given up in a rebalance)."""
         for sensor_id in [s for s, p in self._partition_of.items() if p in partitions]:
             self.health.pop(sensor_id, None)
