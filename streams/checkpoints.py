@@ -23,7 +23,7 @@ from sensors.catalog import KINDS
 from sensors.reading import Reading
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import read_records
+from streams.topics import latest_records
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,8 @@ class DetectorCheckpoints:
 
     async def restore(self, partitions: set[int]) -> int:
         """Load the latest checkpoint of every sensor of ``partitions``; return how many."""
-        latest: dict[bytes, tuple[int, bytes | None]] = {}
-        for partition, key, value in await read_records(self.settings, self.topic, partitions=partitions):
-            if key is not None:
-                latest[key] = (partition, value)
         restored = 0
-        for key, (partition, value) in latest.items():
+        for key, (partition, value) in (await latest_records(self.settings, self.topic, partitions)).items():
             sensor_id = key.decode("utf-8", "replace")
             detector = None if value is None else load_detector(value)
             if detector is None or detector.label not in _CURRENT:

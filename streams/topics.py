@@ -218,6 +218,18 @@ async def read_records(
     return [record for tp in sorted(records, key=lambda tp: tp.partition) for record in records[tp]]
 
 
+async def latest_records(
+    settings: Settings, topic: str, partitions: set[int]
+) -> dict[bytes, tuple[int, bytes | None]]:
+    """The latest ``(partition, value)`` of every key on the ``partitions`` of a compacted
+    ``topic`` (what a worker restores when it is given those partitions)."""
+    latest: dict[bytes, tuple[int, bytes | None]] = {}
+    for partition, key, value in await read_records(settings, topic, partitions=partitions):
+        if key is not None:
+            latest[key] = (partition, value)
+    return latest
+
+
 async def read_values(
     settings: Settings, topic: str, since: dict[TopicPartition, int] | None = None
 ) -> list[bytes]:

@@ -21,7 +21,7 @@ from sensors.health import SensorState
 from sensors.reading import Reading
 from streams.publisher import Record
 from streams.settings import Settings
-from streams.topics import read_records
+from streams.topics import latest_records
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,7 @@ class SensorStates:
     async def restore(self, settings: Settings, topic: str, partitions: set[int]) -> int:
         """Load the latest record of every sensor of ``partitions`` from ``topic``; return how
         many sensors were restored."""
-        latest: dict[bytes, tuple[int, bytes | None]] = {}
-        for partition, key, value in await read_records(settings, topic, partitions=partitions):
-            if key is not None:
-                latest[key] = (partition, value)
+        latest = await latest_records(settings, topic, partitions)
         return sum(self.load(key, partition, value) for key, (partition, value) in latest.items())
 
     def load(self, key: bytes, partition: int, value: bytes | None) -> bool:
