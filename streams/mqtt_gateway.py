@@ -1,7 +1,10 @@
 """The MQTT gateway: sensor messages from an MQTT broker into ``readings.raw``, none lost.
 
 Sensors publish one ``Reading`` as JSON on ``city/<site_id>/<sensor_id>`` (after
-``mqtt_topic_prefix``). The gateway subscribes to ``city/+/+`` with QoS 1 and forwards each
+``mqtt_topic_prefix``), each logged in as a device that the broker lets publish only under its
+own sites (:mod:`streams.devices`). The gateway logs in as ``mqtt_client_id`` (password
+``mqtt_password``, or the one the local stack made for it), subscribes to ``city/+/+`` with QoS 1
+and forwards each
 payload, unchanged, to ``readings.raw`` keyed by the sensor id. A payload that is not a Reading,
 or names another site or sensor than its topic, goes to ``readings.deadletter`` (stage ``mqtt``).
 The registry rules are the worker's (``Cleaner``); the gateway checks only shape and topic.
@@ -49,13 +52,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sensors.cleaning import DeadLetter, Reason, Rejection, parse
 from sensors.reading import Reading
+from streams.devices import TOPIC_ROOT as TOPIC_ROOT
+from streams.devices import gateway_password
 from streams.publisher import Publisher, Record
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
 log = logging.getLogger("streams.mqtt_gateway")  # also when run as __main__
 
-TOPIC_ROOT = "city"
 STAGE = "mqtt"
 MAX_ORIGINAL_BYTES = 64 * 1024
 """A dead letter keeps at most this much of a payload (a huge one must not block the batch)."""
@@ -161,6 +165,7 @@ class MqttSource:
             manual_ack=True,
         )
         client.suppress_exceptions = True  # a callback's bug must not end the network thread
+        client.username_pw_set(settings.mqtt_client_id, gateway_password(settings) or None)
         client.reconnect_delay_set(min_delay=1, max_delay=settings.mqtt_max_backoff_seconds)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -250,7 +255,14 @@ class MqttSource:
         _properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.warning("the MQTT broker refused the connection: %s", reason)
+            log.warning(
+                "the MQTT broker refused the connection as %r: %s (the local stack makes the gateway's"
+                " login at `openlab stack up`; another broker needs OPENLAB_MQTT_CLIENT_ID and"
+                " OPENLAB_MQTT_PASSWORD of a login that may read %s)",
+                self.settings.mqtt_client_id,
+                reason,
+                self._filter,
+            )
             return
         with self._lock:
             self._connection += 1

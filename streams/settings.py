@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.alarms import AlarmRules
@@ -56,7 +56,15 @@ class Settings(BaseSettings):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_client_id: str = Field(
-        "openlab-gateway", min_length=1, description="The gateway's MQTT client id; names its session."
+        "openlab-gateway",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The gateway's MQTT login and client id (the local broker makes every client's id"
+        " its login); names its session.",
+    )
+    mqtt_password: SecretStr = Field(
+        SecretStr(""),
+        description="The gateway's MQTT password; empty: the one `openlab stack up` made for its login"
+        " (kept in the devices folder, readable by this user only).",
     )
     mqtt_topic_prefix: str = Field(
         "", description="Prepended to the gateway's topic filter city/+/+ (tests isolate with it)."
@@ -75,6 +83,11 @@ class Settings(BaseSettings):
     )
     mqtt_max_backoff_seconds: int = Field(
         30, ge=1, description="Longest wait between the gateway's reconnection attempts (MQTT, Kafka)."
+    )
+
+    # Devices' logins (openlab devices): the broker's password file and ACL, the ingest's tokens
+    devices_dir: Path | None = Field(
+        None, description="The devices' logins (hashed), and the broker's password file and ACL of them."
     )
 
     # Faust worker
@@ -193,13 +206,20 @@ class Settings(BaseSettings):
         """Where this stack's state lives; keyed by port so a second stack can run beside."""
         return self.stack_dir or self.home / f"stack-{self.kafka_port}-{self.influx_port}"
 
+    @property
+    def devices_folder(self) -> Path:
+        """Where the devices' logins live: ``devices_dir``, by default ``run_dir/devices``."""
+        return self.devices_dir or self.run_dir / "devices"
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
     def as_environment(self) -> dict[str, str]:
         """These settings as ``OPENLAB_*`` variables, for a child process such as the worker."""
         return {
-            f"OPENLAB_{name.upper()}": str(value)
+            f"OPENLAB_{name.upper()}": str(
+                value.get_secret_value() if isinstance(value, SecretStr) else value
+            )
             for name, value in self.model_dump().items()
             if value is not None
         }

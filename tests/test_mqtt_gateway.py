@@ -2,7 +2,8 @@
 
 The gateway runs as a process (``python -m streams.mqtt_gateway``), stopped with SIGTERM as an
 operator would. Each test has its own Kafka topics (``pipeline_settings``), its own MQTT topic
-prefix and its own MQTT client id; its session is removed from the broker at the end.
+prefix, and its own gateway login (which is its client id) and device login; its session is
+removed from the broker and its logins from the devices folder at the end.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,11 +32,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from streams import stack
+from streams.devices import gateway_password
 from streams.mqtt_gateway import check, sensor_key, topic_filter
 from streams.settings import Settings
 from streams.topics import end_offsets, record_counts
 from streams.worker import worker_environment
 from tests.feeding import city_events, wait_for
+from tests.logins import DeviceLogin, device_login, gateway_login, mqtt_client
 
 Message = tuple[str, bytes]
 """An MQTT message: topic and payload."""
@@ -90,17 +92,26 @@ def test_check_accepts_a_reading_on_its_own_topic_and_names_any_disagreement() -
 
 
 GatewayFactory = Callable[[], subprocess.Popen[bytes]]
+Publish = Callable[[list[Message]], None]
 
 
 @pytest.fixture
 def mqtt_settings(pipeline_settings: Settings) -> Iterator[Settings]:
-    """Pipeline settings with an MQTT topic prefix and client id of their own."""
+    """Pipeline settings with an MQTT topic prefix and a gateway login (client id) of their own."""
     run = pipeline_settings.topic_prefix.rstrip(".")
     settings = pipeline_settings.model_copy(
         update={"mqtt_topic_prefix": f"{run}/", "mqtt_client_id": f"openlab-gateway-{run}"}
     )
-    yield settings
-    _forget_session(settings)
+    with gateway_login(settings):
+        yield settings
+        _forget_session(settings)
+
+
+@pytest.fixture
+def publish(mqtt_settings: Settings) -> Iterator[Publish]:
+    """Publish messages as a device of every site of the city (see :func:`_publish`)."""
+    with device_login(mqtt_settings) as device:
+        yield lambda messages: _publish(mqtt_settings, device, messages)
 
 
 @pytest.fixture
@@ -130,7 +141,7 @@ def gateway(mqtt_settings: Settings, tmp_path: Path) -> Iterator[GatewayFactory]
 
 
 async def test_valid_readings_arrive_once_in_order_and_malformed_ones_as_dead_letters(
-    mqtt_settings: Settings, gateway: GatewayFactory, tmp_path: Path
+    mqtt_settings: Settings, gateway: GatewayFactory, publish: Publish, tmp_path: Path
 ) -> None:
     settings = mqtt_settings
     valid = _city_messages(settings, 600)
@@ -141,7 +152,7 @@ async def test_valid_readings_arrive_once_in_order_and_malformed_ones_as_dead_le
 
     process = gateway()
     started = time.monotonic()
-    await asyncio.to_thread(_publish, settings, messages)
+    await asyncio.to_thread(publish, messages)
     await _wait_for_counts(settings, raw=len(valid), dead=len(malformed))
     elapsed = time.monotonic() - started
 
@@ -156,7 +167,7 @@ async def test_valid_readings_arrive_once_in_order_and_malformed_ones_as_dead_le
 
 
 async def test_messages_published_while_the_gateway_is_down_arrive_when_it_is_back(
-    mqtt_settings: Settings, gateway: GatewayFactory, tmp_path: Path
+    mqtt_settings: Settings, gateway: GatewayFactory, publish: Publish, tmp_path: Path
 ) -> None:
     settings = mqtt_settings
     valid = _city_messages(settings, 500)
@@ -164,12 +175,12 @@ async def test_messages_published_while_the_gateway_is_down_arrive_when_it_is_ba
     not_json = Malformed(later[0][0], b'{"sensor_id": ', Reason.NOT_JSON, "not JSON")
 
     process = gateway()
-    await asyncio.to_thread(_publish, settings, first)
+    await asyncio.to_thread(publish, first)
     await _wait_for_counts(settings, raw=len(first), dead=0)
     assert _stop(process) == 0
 
     # The gateway is down: the broker queues for its session.
-    await asyncio.to_thread(_publish, settings, [*later, (not_json.topic, not_json.payload)])
+    await asyncio.to_thread(publish, [*later, (not_json.topic, not_json.payload)])
     await asyncio.sleep(1)
     assert await _counts(settings) == (len(first), 0)
 
@@ -181,17 +192,17 @@ async def test_messages_published_while_the_gateway_is_down_arrive_when_it_is_ba
 
 
 async def test_a_broker_restart_loses_nothing(
-    mqtt_settings: Settings, gateway: GatewayFactory, tmp_path: Path
+    mqtt_settings: Settings, gateway: GatewayFactory, publish: Publish, tmp_path: Path
 ) -> None:
     settings = mqtt_settings
     valid = _city_messages(settings, 450)
     first, queued, after = valid[:100], valid[100:300], valid[300:]
 
     process = gateway()
-    await asyncio.to_thread(_publish, settings, first)
+    await asyncio.to_thread(publish, first)
     await _wait_for_counts(settings, raw=len(first), dead=0)
     assert _stop(process) == 0
-    await asyncio.to_thread(_publish, settings, queued)
+    await asyncio.to_thread(publish, queued)
 
     # Messages queued for the absent gateway survive a broker restart (persistence).
     _restart_broker(settings)
@@ -201,24 +212,26 @@ async def test_a_broker_restart_loses_nothing(
     # A running gateway reconnects to a restarted broker, and subscribes again.
     _restart_broker(settings)
     await asyncio.to_thread(_wait_for_log, tmp_path / "gateway.log", "subscribed to ", 3, process)
-    await asyncio.to_thread(_publish, settings, after)
+    await asyncio.to_thread(publish, after)
     await _wait_for_counts(settings, raw=len(valid), dead=0)
     assert process.poll() is None, "the gateway must ride out the broker restart"
     await _assert_forwarded_once_in_order(settings, valid)
 
 
-async def test_a_kafka_outage_loses_nothing(mqtt_settings: Settings, gateway: GatewayFactory) -> None:
+async def test_a_kafka_outage_loses_nothing(
+    mqtt_settings: Settings, gateway: GatewayFactory, publish: Publish
+) -> None:
     settings = mqtt_settings
     valid = _city_messages(settings, 400)
     process = gateway()
-    await asyncio.to_thread(_publish, settings, valid[:100])
+    await asyncio.to_thread(publish, valid[:100])
     await _wait_for_counts(settings, raw=100, dead=0)
 
     # A Kafka restart is waited out.
     assert stack.stop_service(settings, "kafka")
     try:
         # The gateway takes these from the broker but cannot acknowledge them yet.
-        await asyncio.to_thread(_publish, settings, valid[100:250])
+        await asyncio.to_thread(publish, valid[100:250])
         await asyncio.sleep(2)
         assert process.poll() is None, "the gateway must wait for Kafka, not crash"
     finally:
@@ -230,7 +243,7 @@ async def test_a_kafka_outage_loses_nothing(mqtt_settings: Settings, gateway: Ga
     # and the next gateway forwards it.
     assert stack.stop_service(settings, "kafka")
     try:
-        await asyncio.to_thread(_publish, settings, valid[250:])
+        await asyncio.to_thread(publish, valid[250:])
         await asyncio.sleep(1)
         stopping = time.monotonic()
         assert _stop(process) == 0
@@ -300,20 +313,22 @@ def _malformed(settings: Settings, valid: list[Message]) -> list[Malformed]:
             Reason.SCHEMA,
             f"is site {b.site_id!r}, sensor {a.sensor_id!r}, but the payload is site {a.site_id!r}",
         ),
-        Malformed(
-            _topic(settings, "", a.sensor_id),
-            a.model_dump_json().encode(),
-            Reason.SCHEMA,
-            "is not city/<site_id>/<sensor_id>",
-        ),
     ]
 
 
-def _publish(settings: Settings, messages: list[Message]) -> None:
-    """Publish ``messages`` in order with QoS 1 and return once the broker acknowledged each."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"openlab-test-{uuid.uuid4().hex[:10]}", protocol=mqtt.MQTTv5
-    )
+def _publish(settings: Settings, device: DeviceLogin, messages: list[Message]) -> None:
+    """Publish ``messages`` in order with QoS 1 as ``device`` and return once the broker
+    acknowledged each (and refused none)."""
+    client = mqtt_client(device)
+    refused: list[tuple[int, ReasonCode]] = []
+
+    def on_publish(
+        _client: mqtt.Client, _userdata: object, mid: int, reason: ReasonCode, _props: object
+    ) -> None:
+        if reason.is_failure:
+            refused.append((mid, reason))
+
+    client.on_publish = on_publish
     client.max_inflight_messages_set(200)
     client.connect(settings.mqtt_host, settings.mqtt_port)
     client.loop_start()
@@ -325,16 +340,20 @@ def _publish(settings: Settings, messages: list[Message]) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+    assert refused == [], "the broker refused messages (by message id) of the device"
 
 
 def _forget_session(settings: Settings) -> None:
     """Remove the gateway's session from the broker: connect clean, session expiry 0."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(settings.mqtt_client_id, gateway_password(settings))
     connected = threading.Event()
+    answers: list[ReasonCode] = []
 
     def on_connect(
-        _client: mqtt.Client, _userdata: object, _flags: object, _reason: ReasonCode, _props: object
+        _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object
     ) -> None:
+        answers.append(reason)
         connected.set()
 
     client.on_connect = on_connect
@@ -344,6 +363,7 @@ def _forget_session(settings: Settings) -> None:
     client.loop_start()
     try:
         assert connected.wait(10), "could not connect to remove the gateway's session"
+        assert not answers[0].is_failure, f"the broker refused the gateway's login: {answers[0]}"
     finally:
         client.disconnect()
         client.loop_stop()
