@@ -122,8 +122,9 @@ per_listener_settings false
 allow_anonymous false
 password_file {files.passwd}
 acl_file {files.acl}
-use_username_as_clientid true
+# A listener's own options come after its line: before any, they make mosquitto open 1883 too.
 listener {settings.mqtt_port} {settings.mqtt_host}
+use_username_as_clientid true
 
 persistence true
 persistence_location {data}
