@@ -1,4 +1,5 @@
-"""Fixtures: the real local stack (started once if it is not running), and isolated pipelines.
+"""Fixtures: the real local stack (started once if it is not running), isolated pipelines, and
+the doors readings come in by (the MQTT gateway and a device publishing to it).
 
 Each integration test gets its own topic prefix, consumer group and InfluxDB database, so tests
 never see each other's data, and a worker process that it can kill.
@@ -9,18 +10,30 @@ from __future__ import annotations
 import asyncio
 import functools
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
 import uuid
+from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from streams import stack
+from streams.devices import gateway_password
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from streams.worker import start_worker, stop_worker
+from streams.worker import start_worker, stop_worker, worker_environment
+from tests.logins import DeviceLogin, device_login, gateway_login, mqtt_client
 
 _DEADLINE_MARGIN_SECONDS = 30.0
 """How long before pytest-timeout's limit an async test is cancelled where it waits."""
@@ -155,3 +168,145 @@ def worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WorkerFac
         for log in logs:
             lines = log.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
             report.sections.append((f"last {len(lines)} lines of {log.name}", "\n".join(lines)))
+
+
+# The MQTT door: the gateway's settings and process, and a device that publishes.
+
+Message = tuple[str, bytes]
+"""An MQTT message: topic and payload."""
+GatewayFactory = Callable[[], subprocess.Popen[bytes]]
+Publish = Callable[[list[Message]], None]
+
+
+@pytest.fixture
+def mqtt_settings(pipeline_settings: Settings) -> Iterator[Settings]:
+    """Pipeline settings with an MQTT topic prefix and a gateway login (client id) of their own."""
+    run = pipeline_settings.topic_prefix.rstrip(".")
+    settings = pipeline_settings.model_copy(
+        update={"mqtt_topic_prefix": f"{run}/", "mqtt_client_id": f"openlab-gateway-{run}"}
+    )
+    with gateway_login(settings):
+        yield settings
+        forget_session(settings)
+
+
+@pytest.fixture
+def mqtt_device(mqtt_settings: Settings) -> Iterator[DeviceLogin]:
+    """A device that may publish for every site of the city."""
+    with device_login(mqtt_settings) as device:
+        yield device
+
+
+@pytest.fixture
+def publish(mqtt_settings: Settings, mqtt_device: DeviceLogin) -> Publish:
+    """Publish messages as :func:`mqtt_device`, the broker refusing none of them."""
+
+    def publish(messages: list[Message]) -> None:
+        answers = publish_messages(mqtt_settings, mqtt_device, messages)
+        refused = [(index, answer) for index, answer in enumerate(answers) if answer.is_failure]
+        assert refused == [], "the broker refused messages (by index) of the device"
+
+    return publish
+
+
+@pytest.fixture
+def gateway(mqtt_settings: Settings, tmp_path: Path) -> Iterator[GatewayFactory]:
+    """Start gateway processes (one at a time); one still running at the end is stopped."""
+    processes: list[subprocess.Popen[bytes]] = []
+    log_path = tmp_path / "gateway.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        assert all(process.poll() is not None for process in processes), "one gateway at a time"
+        subscribed_before = gateway_log(log_path).count("subscribed to ")
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "streams.mqtt_gateway"],
+                env=worker_environment(mqtt_settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        processes.append(process)
+        wait_for_gateway_log(log_path, "subscribed to ", subscribed_before + 1, process)
+        return process
+
+    yield start
+    for process in processes:
+        stop_gateway(process)
+
+
+def publish_messages(settings: Settings, device: DeviceLogin, messages: list[Message]) -> list[ReasonCode]:
+    """Publish ``messages`` in order with QoS 1 as ``device``; return, once the broker has
+    answered each, its answers (the PUBACKs' reason codes) in the same order."""
+    client = mqtt_client(device)
+    answers: defaultdict[int, deque[ReasonCode]] = defaultdict(deque)
+
+    def on_publish(
+        _client: mqtt.Client, _userdata: object, mid: int, reason: ReasonCode, _props: object
+    ) -> None:
+        answers[mid].append(reason)  # a message id is used again only once its message is answered
+
+    client.on_publish = on_publish
+    client.max_inflight_messages_set(200)
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=60)
+            assert info.is_published(), f"the broker did not acknowledge message {info.mid}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return [answers[info.mid].popleft() for info in infos]
+
+
+def forget_session(settings: Settings) -> None:
+    """Remove the gateway's session from the broker: connect clean, session expiry 0."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(settings.mqtt_client_id, gateway_password(settings))
+    connected = threading.Event()
+    answers: list[ReasonCode] = []
+
+    def on_connect(
+        _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object
+    ) -> None:
+        answers.append(reason)
+        connected.set()
+
+    client.on_connect = on_connect
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 0
+    client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=True, properties=properties)
+    client.loop_start()
+    try:
+        assert connected.wait(10), "could not connect to remove the gateway's session"
+        assert not answers[0].is_failure, f"the broker refused the gateway's login: {answers[0]}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def gateway_log(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_for_gateway_log(path: Path, text: str, count: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while gateway_log(path).count(text) < count:
+        assert process.poll() is None, f"the gateway exited:\n{gateway_log(path)[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in the gateway's log:\n{gateway_log(path)[-3000:]}"
+        time.sleep(0.05)
+
+
+def stop_gateway(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM, as an operator would; killed (and the test failed) if it does not stop in 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError("the gateway did not stop within 30 s of SIGTERM") from None
+    return process.returncode

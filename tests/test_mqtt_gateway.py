@@ -10,38 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-import pytest
 from aiokafka import AIOKafkaConsumer
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from streams import stack
-from streams.devices import gateway_password
 from streams.mqtt_gateway import check, sensor_key, topic_filter
 from streams.settings import Settings
 from streams.topics import end_offsets, record_counts
-from streams.worker import worker_environment
+from tests.conftest import GatewayFactory, Message, Publish, gateway_log, stop_gateway, wait_for_gateway_log
 from tests.feeding import city_events, wait_for
-from tests.logins import DeviceLogin, device_login, gateway_login, mqtt_client
-
-Message = tuple[str, bytes]
-"""An MQTT message: topic and payload."""
 
 
 @dataclass(frozen=True)
@@ -91,55 +75,6 @@ def test_check_accepts_a_reading_on_its_own_topic_and_names_any_disagreement() -
 # The real broker and Kafka.
 
 
-GatewayFactory = Callable[[], subprocess.Popen[bytes]]
-Publish = Callable[[list[Message]], None]
-
-
-@pytest.fixture
-def mqtt_settings(pipeline_settings: Settings) -> Iterator[Settings]:
-    """Pipeline settings with an MQTT topic prefix and a gateway login (client id) of their own."""
-    run = pipeline_settings.topic_prefix.rstrip(".")
-    settings = pipeline_settings.model_copy(
-        update={"mqtt_topic_prefix": f"{run}/", "mqtt_client_id": f"openlab-gateway-{run}"}
-    )
-    with gateway_login(settings):
-        yield settings
-        _forget_session(settings)
-
-
-@pytest.fixture
-def publish(mqtt_settings: Settings) -> Iterator[Publish]:
-    """Publish messages as a device of every site of the city (see :func:`_publish`)."""
-    with device_login(mqtt_settings) as device:
-        yield lambda messages: _publish(mqtt_settings, device, messages)
-
-
-@pytest.fixture
-def gateway(mqtt_settings: Settings, tmp_path: Path) -> Iterator[GatewayFactory]:
-    """Start gateway processes (one at a time); one still running at the end is stopped."""
-    processes: list[subprocess.Popen[bytes]] = []
-    log_path = tmp_path / "gateway.log"
-
-    def start() -> subprocess.Popen[bytes]:
-        assert all(process.poll() is not None for process in processes), "one gateway at a time"
-        subscribed_before = _log(log_path).count("subscribed to ")
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "streams.mqtt_gateway"],
-                env=worker_environment(mqtt_settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        processes.append(process)
-        _wait_for_log(log_path, "subscribed to ", subscribed_before + 1, process)
-        return process
-
-    yield start
-    for process in processes:
-        _stop(process)
-
-
 async def test_valid_readings_arrive_once_in_order_and_malformed_ones_as_dead_letters(
     mqtt_settings: Settings, gateway: GatewayFactory, publish: Publish, tmp_path: Path
 ) -> None:
@@ -158,8 +93,8 @@ async def test_valid_readings_arrive_once_in_order_and_malformed_ones_as_dead_le
 
     await _assert_forwarded_once_in_order(settings, valid)
     await _assert_dead_letters(settings, malformed)
-    assert _stop(process) == 0
-    summary = _log(tmp_path / "gateway.log").splitlines()[-1]
+    assert stop_gateway(process) == 0
+    summary = gateway_log(tmp_path / "gateway.log").splitlines()[-1]
     assert summary.startswith(
         f"gateway stopped: forwarded {len(valid)} readings, dead-lettered {len(malformed)} ("
     )
@@ -177,7 +112,7 @@ async def test_messages_published_while_the_gateway_is_down_arrive_when_it_is_ba
     process = gateway()
     await asyncio.to_thread(publish, first)
     await _wait_for_counts(settings, raw=len(first), dead=0)
-    assert _stop(process) == 0
+    assert stop_gateway(process) == 0
 
     # The gateway is down: the broker queues for its session.
     await asyncio.to_thread(publish, [*later, (not_json.topic, not_json.payload)])
@@ -185,7 +120,7 @@ async def test_messages_published_while_the_gateway_is_down_arrive_when_it_is_ba
     assert await _counts(settings) == (len(first), 0)
 
     gateway()
-    assert "(session resumed)" in _log(tmp_path / "gateway.log").split("gateway stopped")[-1]
+    assert "(session resumed)" in gateway_log(tmp_path / "gateway.log").split("gateway stopped")[-1]
     await _wait_for_counts(settings, raw=len(valid), dead=1)
     await _assert_forwarded_once_in_order(settings, valid)
     await _assert_dead_letters(settings, [not_json])
@@ -201,7 +136,7 @@ async def test_a_broker_restart_loses_nothing(
     process = gateway()
     await asyncio.to_thread(publish, first)
     await _wait_for_counts(settings, raw=len(first), dead=0)
-    assert _stop(process) == 0
+    assert stop_gateway(process) == 0
     await asyncio.to_thread(publish, queued)
 
     # Messages queued for the absent gateway survive a broker restart (persistence).
@@ -211,7 +146,7 @@ async def test_a_broker_restart_loses_nothing(
 
     # A running gateway reconnects to a restarted broker, and subscribes again.
     _restart_broker(settings)
-    await asyncio.to_thread(_wait_for_log, tmp_path / "gateway.log", "subscribed to ", 3, process)
+    await asyncio.to_thread(wait_for_gateway_log, tmp_path / "gateway.log", "subscribed to ", 3, process)
     await asyncio.to_thread(publish, after)
     await _wait_for_counts(settings, raw=len(valid), dead=0)
     assert process.poll() is None, "the gateway must ride out the broker restart"
@@ -246,7 +181,7 @@ async def test_a_kafka_outage_loses_nothing(
         await asyncio.to_thread(publish, valid[250:])
         await asyncio.sleep(1)
         stopping = time.monotonic()
-        assert _stop(process) == 0
+        assert stop_gateway(process) == 0
         assert time.monotonic() - stopping < 20
     finally:
         stack.start_service(settings, "kafka")
@@ -316,87 +251,9 @@ def _malformed(settings: Settings, valid: list[Message]) -> list[Malformed]:
     ]
 
 
-def _publish(settings: Settings, device: DeviceLogin, messages: list[Message]) -> None:
-    """Publish ``messages`` in order with QoS 1 as ``device`` and return once the broker
-    acknowledged each (and refused none)."""
-    client = mqtt_client(device)
-    refused: list[tuple[int, ReasonCode]] = []
-
-    def on_publish(
-        _client: mqtt.Client, _userdata: object, mid: int, reason: ReasonCode, _props: object
-    ) -> None:
-        if reason.is_failure:
-            refused.append((mid, reason))
-
-    client.on_publish = on_publish
-    client.max_inflight_messages_set(200)
-    client.connect(settings.mqtt_host, settings.mqtt_port)
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(timeout=60)
-            assert info.is_published(), f"the broker did not acknowledge message {info.mid}"
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    assert refused == [], "the broker refused messages (by message id) of the device"
-
-
-def _forget_session(settings: Settings) -> None:
-    """Remove the gateway's session from the broker: connect clean, session expiry 0."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set(settings.mqtt_client_id, gateway_password(settings))
-    connected = threading.Event()
-    answers: list[ReasonCode] = []
-
-    def on_connect(
-        _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object
-    ) -> None:
-        answers.append(reason)
-        connected.set()
-
-    client.on_connect = on_connect
-    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    properties.SessionExpiryInterval = 0
-    client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=True, properties=properties)
-    client.loop_start()
-    try:
-        assert connected.wait(10), "could not connect to remove the gateway's session"
-        assert not answers[0].is_failure, f"the broker refused the gateway's login: {answers[0]}"
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 def _restart_broker(settings: Settings) -> None:
     assert stack.stop_service(settings, "mosquitto")
     assert stack.start_service(settings, "mosquitto")
-
-
-def _log(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _wait_for_log(path: Path, text: str, count: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while _log(path).count(text) < count:
-        assert process.poll() is None, f"the gateway exited:\n{_log(path)[-3000:]}"
-        assert time.monotonic() < deadline, f"no {text!r} in the gateway's log:\n{_log(path)[-3000:]}"
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM, as an operator would; killed (and the test failed) if it does not stop in 30 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError("the gateway did not stop within 30 s of SIGTERM") from None
-    return process.returncode
 
 
 async def _counts(settings: Settings) -> tuple[int, int]:
