@@ -15,7 +15,7 @@ sensor, unit, range, event time) are applied later by the worker's cleaner, as f
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -164,6 +164,20 @@ class JudgedBatch:
                 letter = DeadLetter.of(verdict, stage=stage, original=raw, key=key, source=source, at=at)
                 letters.append((key, letter.model_dump_json().encode()))
         return letters
+
+    def outside(self, sites: Collection[str]) -> list[tuple[int, Reading]]:
+        """The accepted items (index, reading) of a site not in ``sites``.
+
+        >>> item = b'{"sensor_id": "S2.x", "site_id": "S2", "kind": "x", "value": 1.0, "unit": "u",' \\
+        ...        b' "observed_at": "2026-11-29T01:00:00Z", "seq": 1}'
+        >>> [(index, reading.site_id) for index, reading in judge_batch([item, b"1"]).outside({"S1"})]
+        [(0, 'S2')]
+        """
+        return [
+            (index, verdict)
+            for index, verdict in enumerate(self.verdicts)
+            if isinstance(verdict, Reading) and verdict.site_id not in sites
+        ]
 
     def answer(self) -> dict[str, Any]:
         """The response body: counts, and each item's status (with the reason of a rejection)."""

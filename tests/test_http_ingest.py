@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,6 +19,7 @@ from streams.city import load_city
 from streams.http_ingest import build_app
 from streams.settings import Settings
 from streams.topics import read_records
+from tests.logins import DeviceLogin, device_login
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 Client = test_utils.TestClient[web.Request, web.Application]
@@ -124,10 +125,17 @@ def test_each_item_is_judged_alone_and_answered_in_order() -> None:
 
 
 @pytest.fixture
-async def client(
-    pipeline_settings: Settings,
-) -> AsyncIterator[Client]:
-    async with test_utils.TestClient(test_utils.TestServer(build_app(pipeline_settings))) as client:
+def device(pipeline_settings: Settings) -> Iterator[DeviceLogin]:
+    """A device that may write every site of the city."""
+    with device_login(pipeline_settings) as device:
+        yield device
+
+
+@pytest.fixture
+async def client(pipeline_settings: Settings, device: DeviceLogin) -> AsyncIterator[Client]:
+    """A client of the ingest server that shows ``device``'s token."""
+    server = test_utils.TestServer(build_app(pipeline_settings))
+    async with test_utils.TestClient(server, headers=device.authorization) as client:
         yield client
 
 
@@ -240,7 +248,9 @@ async def test_a_body_that_is_not_an_array_is_a_400_and_stores_nothing(
 
 
 @pytest.mark.services
-async def test_a_body_over_the_limit_is_a_413_with_or_without_a_length(pipeline_settings: Settings) -> None:
+async def test_a_body_over_the_limit_is_a_413_with_or_without_a_length(
+    pipeline_settings: Settings, device: DeviceLogin
+) -> None:
     settings = pipeline_settings.model_copy(update={"ingest_max_body_bytes": 1000})
     body = json.dumps([reading(seq=n) for n in range(20)]).encode()
     assert len(body) > 1000
@@ -249,7 +259,8 @@ async def test_a_body_over_the_limit_is_a_413_with_or_without_a_length(pipeline_
         for start in range(0, len(body), 100):
             yield body[start : start + 100]
 
-    async with test_utils.TestClient(test_utils.TestServer(build_app(settings))) as client:
+    server = test_utils.TestServer(build_app(settings))
+    async with test_utils.TestClient(server, headers=device.authorization) as client:
         response = await client.post("/v1/readings", data=body)
         assert response.status == 413
         assert await response.json() == {
