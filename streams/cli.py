@@ -14,6 +14,7 @@ from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
 from streams import stack
 from streams.alerts_cli import alerts
 from streams.dashboards_cli import dashboards
+from streams.devices_cli import devices
 from streams.evaluate_cli import evaluate
 from streams.http_ingest import ingest
 from streams.mqtt_gateway import mqtt_gateway_command
@@ -212,5 +213,5 @@ def status() -> None:
     console.print(table)
 
 
-for command in (sites, replay, ingest, mqtt_gateway_command, evaluate, owners, alerts, dashboards):
+for command in (sites, replay, ingest, mqtt_gateway_command, devices, evaluate, owners, alerts, dashboards):
     main.add_command(command)
