@@ -22,6 +22,7 @@ from models.alarms import Alarm, AlarmChange, AlarmRules
 from sensors.reading import Reading
 from streams.city import load_city
 from streams.job import until_group_is_stable
+from streams.kafka_clients import aiokafka_options
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack import create_database
@@ -59,7 +60,7 @@ def _reading(sensor_id: str, site_id: str, minute: int, value: float, start: dat
 
 async def _listener(settings: Settings, topics: list[str]) -> AIOKafkaConsumer:
     """A consumer at the end of ``topics`` (created if missing), assigned before it returns."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -72,7 +73,7 @@ async def _listener(settings: Settings, topics: list[str]) -> AIOKafkaConsumer:
         await admin.close()
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.bootstrap_servers,
+        **aiokafka_options(settings),
         auto_offset_reset="latest",
         enable_auto_commit=False,
     )

@@ -18,6 +18,7 @@ from bench.throughput import Throughput
 from sensors.simulator import CitySimulator
 from streams.city import load_city
 from streams.feed import FeedStats, feed_city
+from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -27,7 +28,7 @@ _WINDOW = 20_000
 async def raw_producer(settings: Settings, messages: list[tuple[bytes, bytes]]) -> Throughput:
     """Pre-built messages through a plain aiokafka producer, one ``send`` each, all acknowledged."""
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", linger_ms=5)
     await producer.start()
     try:
         topic = settings.topic("readings.raw")

@@ -23,6 +23,7 @@ from sensors.simulator import CitySimulator
 from streams.city import load_city
 from streams.influx import count_points
 from streams.job import until_group_is_stable
+from streams.kafka_clients import aiokafka_options
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack import create_database
@@ -73,7 +74,7 @@ async def passthrough(settings: Settings, events: int) -> Throughput:
     source = settings.topic("readings.raw")
     target = settings.topic("readings.clean")
     partitions = list(await end_offsets(settings, (source,)))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
     publisher = Publisher(settings)
     await consumer.start()
     await publisher.start()

@@ -22,6 +22,7 @@ from mode import Service
 
 from sensors.sites import SiteRegistry
 from streams.influx import InfluxWriter, Refused
+from streams.kafka_clients import SASL_MECHANISM, pipeline_login
 from streams.metrics import PipelineCounters
 from streams.pipeline.one_pass import OnePass, PassWorker
 from streams.publisher import Publisher
@@ -79,9 +80,13 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     """The worker's app for one city and one set of settings."""
     datadir = settings.run_dir / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
+    login = pipeline_login(settings)
     app = WorkerApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=None
+        if login is None
+        else faust.SASLCredentials(username=login.user, password=login.password, mechanism=SASL_MECHANISM),
         store="memory://",
         datadir=str(datadir),
         web_enabled=settings.worker_web_port > 0,

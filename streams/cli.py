@@ -17,11 +17,13 @@ from streams.dashboards_cli import dashboards
 from streams.devices_cli import devices
 from streams.evaluate_cli import evaluate
 from streams.http_ingest import ingest
+from streams.kafka_clients import ensure_login_file
 from streams.mqtt_gateway import mqtt_gateway_command
 from streams.owners_cli import owners
 from streams.replay import replay
 from streams.settings import Settings
 from streams.sites_cli import sites
+from streams.stack.kafka import login_file, register_login
 from streams.topics import ensure_topics
 
 console = Console()
@@ -211,6 +213,29 @@ def status() -> None:
             str(service.log),
         )
     console.print(table)
+
+
+@stack_group.command()
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the login in this environment file instead, e.g. .env for docker compose.",
+)
+def credentials(env_file: Path | None) -> None:
+    """The pipeline's Kafka login (SCRAM-SHA-512), made if missing; its password is never shown."""
+    settings = Settings()
+    if env_file is not None:
+        login, _ = ensure_login_file(env_file, settings.kafka_user)
+    elif stack.status(settings)["kafka"].running:
+        env_file, login = login_file(settings), register_login(settings)
+    else:
+        env_file = login_file(settings)
+        login, _ = ensure_login_file(env_file, settings.kafka_user)
+    click.echo(f"user {login.user}: in {env_file} (mode 0600; its password is never shown)")
+    click.echo(
+        f"clients elsewhere: set -a; . {env_file}; set +a; then OPENLAB_KAFKA_HOST and OPENLAB_KAFKA_PORT"
+        " name the SASL listener (the local stack's OPENLAB_KAFKA_SASL_HOST, OPENLAB_KAFKA_SASL_PORT)"
+    )
 
 
 for command in (sites, replay, ingest, mqtt_gateway_command, devices, evaluate, owners, alerts, dashboards):

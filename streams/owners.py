@@ -3,8 +3,9 @@
 An owner ``owner-007`` gets the SCRAM-SHA-512 credential ``owner-007``, READ and DESCRIBE on its
 topic ``alerts.owner.owner-007`` (one topic, named exactly: a prefix ACL on it would also cover
 ``owner-0070``) and READ on the consumer groups whose id starts ``owner.owner-007.``. Nothing
-else: not ``alerts``, not another owner's topic, not a reading topic. The pipeline itself uses
-the PLAINTEXT listener; owners connect to the SASL_PLAINTEXT one (``OPENLAB_KAFKA_SASL_PORT``).
+else: not ``alerts``, not another owner's topic, not a reading topic. Owners connect to the
+SASL_PLAINTEXT listener (``OPENLAB_KAFKA_SASL_HOST``:``OPENLAB_KAFKA_SASL_PORT``); the pipeline's
+own clients, which grant and revoke, connect as :mod:`streams.kafka_clients` says.
 
 ACLs and credentials go through confluent-kafka's AdminClient (librdkafka), a maintained client
 that speaks Kafka's CreateAcls, DeleteAcls and AlterUserScramCredentials.
@@ -34,6 +35,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from streams.kafka_clients import librdkafka_config
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -41,6 +43,10 @@ OWNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What an owner id may be: it names a Kafka user, a topic and a group prefix."""
 
 SCRAM_ITERATIONS = 8192
+
+ANONYMOUS = "ANONYMOUS"
+"""Kafka's user for a client that did not log in; a super user on the local stack's loopback
+listeners, so a login by that name would be one everywhere."""
 
 
 class OwnerError(Exception):
@@ -66,14 +72,20 @@ class OwnerAccess:
         Traceback (most recent call last):
         ...
         streams.owners.OwnerError: owner id 'a b' must be 1-64 letters, digits, '_' or '-'
+        >>> OwnerAccess.of(Settings(kafka_user="openlab"), "ANONYMOUS")
+        Traceback (most recent call last):
+        ...
+        streams.owners.OwnerError: owner id 'ANONYMOUS' names a super user of the broker, not an owner
         """
         if not OWNER_ID.match(owner_id):
             raise OwnerError(f"owner id {owner_id!r} must be 1-64 letters, digits, '_' or '-'")
+        if owner_id in (ANONYMOUS, settings.kafka_user):
+            raise OwnerError(f"owner id {owner_id!r} names a super user of the broker, not an owner")
         return cls(
             owner_id=owner_id,
             topic=TopicNames.of(settings).owner(owner_id),
             group_prefix=f"owner.{owner_id}.",
-            bootstrap_servers=f"{settings.kafka_host}:{settings.kafka_sasl_port}",
+            bootstrap_servers=f"{settings.kafka_sasl_host}:{settings.kafka_sasl_port}",
         )
 
     @property
@@ -94,8 +106,8 @@ class OwnerAccess:
 
 
 def _admin(settings: Settings) -> AdminClient:
-    # The PLAINTEXT listener: the pipeline's own, whose (anonymous) user is a super user.
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    # The pipeline's own connection: a super user (anonymous on the loopback PLAINTEXT listener).
+    return AdminClient(librdkafka_config(settings))
 
 
 def _wait(futures: Mapping[Any, Future[Any]], ignore: frozenset[int] = frozenset()) -> None:
@@ -108,19 +120,22 @@ def _wait(futures: Mapping[Any, Future[Any]], ignore: frozenset[int] = frozenset
                 raise OwnerError(f"the broker refused: {kafka_error.str()}") from None
 
 
+def set_login(settings: Settings, user: str, password: str) -> None:
+    """Create ``user``'s SCRAM-SHA-512 login with ``password``, or give it that password."""
+    if not password:
+        raise OwnerError("a login's password cannot be empty")
+    credential = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    upsertion = UserScramCredentialUpsertion(user, credential, password.encode())
+    admin = _admin(settings)  # kept until the answer: a client collected meanwhile drops it
+    _wait(admin.alter_user_scram_credentials([upsertion]))
+
+
 def grant(settings: Settings, owner_id: str, password: str) -> OwnerAccess:
     """Create (or reset) ``owner_id``'s login with ``password``, its alarm topic if missing,
     and its ACLs. Running it again changes nothing but the password."""
     access = OwnerAccess.of(settings, owner_id)
-    if not password:
-        raise OwnerError("an owner's password cannot be empty")
+    set_login(settings, owner_id, password)
     admin = _admin(settings)
-    credential = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-    _wait(
-        admin.alter_user_scram_credentials(
-            [UserScramCredentialUpsertion(owner_id, credential, password.encode())]
-        )
-    )
     topic = NewTopic(access.topic, settings.partitions, settings.replication_factor)
     _wait(admin.create_topics([topic]), ignore=frozenset({KafkaError.TOPIC_ALREADY_EXISTS}))
     _wait(admin.create_acls(access.acls()))

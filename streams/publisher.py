@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 
 Record = tuple[bytes | None, bytes]
@@ -23,7 +24,7 @@ Record = tuple[bytes | None, bytes]
 def producer_for(settings: Settings) -> AIOKafkaProducer:
     """A producer that waits for every replica and never writes a record twice on retry."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **aiokafka_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

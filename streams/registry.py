@@ -17,6 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from sensors.sites import Site, SiteRegistry
+from streams.kafka_clients import aiokafka_options
 from streams.publisher import Publisher, Record
 from streams.settings import Settings
 from streams.topics import COMPACTED, read_records
@@ -31,7 +32,7 @@ class RegistryTopicError(RuntimeError):
 
 async def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     """Every configuration entry of ``topic``, as the broker describes it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
@@ -57,7 +58,7 @@ async def ensure_registry_topic(settings: Settings) -> bool:
     deletes old records, sites that have not been republished for a while would disappear.
     """
     name = settings.topic(REGISTRY_TOPIC)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         created = False

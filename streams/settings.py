@@ -27,10 +27,27 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENLAB_", env_file=None, extra="ignore")
 
     # Kafka
-    kafka_host: str = "127.0.0.1"
+    kafka_host: str = Field(
+        "127.0.0.1",
+        description="Kafka's host for the pipeline's clients; the local stack's PLAINTEXT and CONTROLLER"
+        " listeners bind it, and it must be a loopback address there.",
+    )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    kafka_sasl_host: str = Field(
+        "127.0.0.1",
+        description="Address of the SASL_PLAINTEXT (SCRAM-SHA-512) listener, the one for site owners and"
+        " for the pipeline's clients on other machines; the local stack binds it.",
+    )
     kafka_sasl_port: int = 9094
+    kafka_user: str = Field(
+        "openlab", min_length=1, description="The pipeline's SCRAM-SHA-512 user on Kafka."
+    )
+    kafka_password: SecretStr = Field(
+        SecretStr(""),
+        description="Its password: when set, every pipeline client logs in (SASL_PLAINTEXT, SCRAM-SHA-512)"
+        " at kafka_host:kafka_port; when empty, they connect without logging in.",
+    )
     topic_prefix: str = Field("", description="Prepended to every topic name (tests isolate with it).")
     partitions: int = Field(12, ge=1)
     kafka_request_timeout_seconds: float = Field(
@@ -181,12 +198,6 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home, description="Cache for Kafka jars and influxd.")
     stack_dir: Path | None = Field(None, description="Logs, pid files and data of the local stack.")
     stack_timeout_seconds: float = 90.0
-    kafka_admin_user: str = Field(
-        "admin", description="SCRAM-SHA-512 super user on the SASL listener (set when formatting)."
-    )
-    kafka_admin_password: str = Field(
-        "admin-secret", description="Password of kafka_admin_user (set when formatting)."
-    )
 
     @property
     def bootstrap_servers(self) -> str:

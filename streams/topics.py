@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError
 
+from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 
 COMPACTED = {
@@ -80,7 +81,7 @@ class TopicNames:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the pipeline's topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -125,7 +126,7 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], secon
 
 async def end_offsets(settings: Settings, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
     """The next offset to be written on every partition of ``topics``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -139,7 +140,7 @@ async def end_offsets(settings: Settings, topics: tuple[str, ...]) -> dict[Topic
     ]
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings))
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
@@ -161,7 +162,7 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
     ``None`` while the broker cannot say yet (its group coordinator is still starting).
     """
     ends = await end_offsets(settings, topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -193,7 +194,7 @@ async def read_records(
     }
     if not ends:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     records: dict[TopicPartition, list[tuple[int, bytes | None, bytes | None]]] = {tp: [] for tp in ends}
     try:
@@ -240,7 +241,7 @@ async def read_values(
 async def group_state(settings: Settings, group: str) -> tuple[str, int]:
     """The state of consumer group ``group`` (``Stable``, ``PreparingRebalance``, ``Empty``,
     ...) and how many members it has."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         (response,) = await admin.describe_consumer_groups([group])

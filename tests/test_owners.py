@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AclOperation
 
+from streams.kafka_clients import librdkafka_config
 from streams.owners import OwnerAccess, grant, revoke
 from streams.settings import Settings
 
@@ -22,16 +23,29 @@ class Attempt:
         return {error.code() for error in self.errors}
 
 
-def read_as(settings: Settings, user: str, password: str, topic: str, seconds: float = 20.0) -> Attempt:
-    """Subscribe to ``topic`` as ``user`` on the SASL listener until a record or an error comes."""
+def read_as(
+    settings: Settings,
+    user: str | None,
+    password: str,
+    topic: str,
+    seconds: float = 20.0,
+    bootstrap: str | None = None,
+) -> Attempt:
+    """Subscribe to ``topic`` as ``user`` (``None``: without logging in) on the SASL listener (or
+    at ``bootstrap``) until a record or an error comes."""
     attempt = Attempt()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": f"{settings.kafka_host}:{settings.kafka_sasl_port}",
+    login: dict[str, str] = {}
+    if user is not None:
+        login = {
             "security.protocol": "SASL_PLAINTEXT",
             "sasl.mechanism": "SCRAM-SHA-512",
             "sasl.username": user,
             "sasl.password": password,
+        }
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap or f"{settings.kafka_sasl_host}:{settings.kafka_sasl_port}",
+            **login,
             "group.id": f"owner.{user}.test-{uuid.uuid4().hex[:6]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -56,7 +70,7 @@ def read_as(settings: Settings, user: str, password: str, topic: str, seconds: f
 
 
 def publish(settings: Settings, topic: str, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer(librdkafka_config(settings))
     producer.produce(topic, value)
     assert producer.flush(30) == 0
 

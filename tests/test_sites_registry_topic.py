@@ -11,6 +11,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 
 from sensors.sites import Site, SiteRegistry
+from streams.kafka_clients import aiokafka_options
 from streams.registry import (
     REGISTRY_TOPIC,
     RegistryTopicError,
@@ -75,7 +76,7 @@ async def test_pruning_deletes_the_sites_that_left_the_registry(pipeline_setting
 
 async def test_an_existing_topic_that_is_not_compacted_is_refused(pipeline_settings: Settings) -> None:
     settings = pipeline_settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(settings.topic(REGISTRY_TOPIC), 1, 1)])

@@ -18,6 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import stack
+from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 from streams.stack import install
 from streams.stack.install import influxd_binary, kafka_lib
@@ -69,7 +70,7 @@ def _influx_databases(settings: Settings) -> list[str]:
 
 
 async def _kafka_broker_ids(settings: Settings) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     try:
         await admin.start()
         cluster = await admin.describe_cluster()

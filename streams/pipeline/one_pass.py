@@ -32,6 +32,7 @@ from sensors.measurements import REJECTED
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
 from streams.influx import InfluxWriter
+from streams.kafka_clients import aiokafka_options
 from streams.metrics import PipelineCounters, consumer_lag
 from streams.pipeline.alarm import AlarmStep
 from streams.pipeline.batch import Event, Outputs
@@ -157,7 +158,7 @@ class PassWorker:
         """The group's consumer: offsets committed by the pass only, partition *p* of every topic
         to the same member (range assignment), fetches large enough to fill a batch at once."""
         return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **aiokafka_options(self.settings),
             group_id=self.settings.app_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
