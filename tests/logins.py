@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from streams.city import load_city
 from streams.devices import DeviceStore
@@ -64,7 +64,7 @@ def gateway_login(settings: Settings) -> Iterator[None]:
 
 
 def mqtt_client(
-    login: DeviceLogin | None, protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5, client_id: str = ""
+    login: DeviceLogin | None, protocol: MQTTProtocolVersion = mqtt.MQTTv5, client_id: str = ""
 ) -> mqtt.Client:
     """A paho client logged in as ``login`` (None: without a login), not yet connected."""
     client = mqtt.Client(
