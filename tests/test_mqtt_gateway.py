@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from streams import stack
+from streams.kafka_clients import aiokafka_options
 from streams.mqtt_gateway import check, sensor_key, topic_filter
 from streams.settings import Settings
 from streams.topics import end_offsets, record_counts
@@ -274,7 +275,7 @@ async def _records(settings: Settings, topic: str) -> list[KafkaRecord]:
     """Every record of ``topic``, by partition and offset."""
     ends = await end_offsets(settings, (topic,))
     records: list[KafkaRecord] = []
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(ends))
