@@ -15,6 +15,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # An unprivileged user. Its home is the working directory at run time: Faust keeps its data
 # folder (<app_id>-data) in the current directory, so that must be writable.
 RUN useradd --create-home --user-group --uid 10001 --shell /usr/sbin/nologin openlab
+# The devices' logins (docker-compose.yml mounts a volume here, which takes this owner and mode).
+RUN mkdir -m 0700 /devices && chown openlab:openlab /devices
 
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
