@@ -10,7 +10,7 @@ import logging
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,7 @@ from streams.stack.logins import apply_logins
 from streams.stack.mosquitto import connack
 from streams.topics import read_records, record_counts
 from tests.feeding import wait_for
-from tests.logins import DeviceLogin, device_login, gateway_login, mqtt_client
+from tests.logins import DeviceLogin, device_login, mqtt_client
 
 NOT_AUTHORIZED = 135
 """MQTT 5's reason code "Not authorized" (CONNACK, PUBACK)."""
@@ -151,19 +151,9 @@ def test_a_device_that_cannot_be_made_is_refused_with_the_reason(
 
 
 @pytest.fixture
-def mqtt_settings(pipeline_settings: Settings) -> Iterator[Settings]:
-    """Pipeline settings with an MQTT topic prefix and a gateway login of their own."""
-    run = pipeline_settings.topic_prefix.rstrip(".")
-    settings = pipeline_settings.model_copy(
-        update={"mqtt_topic_prefix": f"{run}/", "mqtt_client_id": f"openlab-gateway-{run}"}
-    )
-    with gateway_login(settings):
-        yield settings
-
-
-@pytest.fixture
 async def running_gateway(mqtt_settings: Settings) -> AsyncIterator[Gateway]:
-    """The MQTT gateway in this process, subscribed; stopped at the end."""
+    """The MQTT gateway in this process (of ``mqtt_settings``: its own topic prefix and login),
+    subscribed; stopped at the end."""
     gateway = Gateway(mqtt_settings)
     task = asyncio.create_task(gateway.run())
 
