@@ -47,12 +47,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensors.sites import SiteRegistry
-from streams.settings import Settings
+from streams.settings import LOGIN_NAME, Settings
 
 TOPIC_ROOT = "city"
 """Devices publish on ``<mqtt_topic_prefix>city/<site_id>/<sensor_id>``."""
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-"""What a login name may be: it is a user in the broker's password file and ACL, and a client id."""
+NAME = re.compile(LOGIN_NAME)
 RELOAD_CHECK_USER = "openlab-reload-check"
 """A login with no rights whose password changes at each write of the broker's files: once the
 broker accepts the newest one, it has read them (``streams.stack.logins``)."""

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.alarms import AlarmRules
 from sensors.health import HealthRules
 
+LOGIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""What an MQTT login's name (and so its client id) may be: a user in mosquitto's password file and ACL."""
+
 
 def _default_home() -> Path:
     return Path.home() / ".cache" / "openlab"
@@ -74,7 +77,7 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_client_id: str = Field(
         "openlab-gateway",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=LOGIN_NAME,
         description="The gateway's MQTT login and client id (the local broker makes every client's id"
         " its login); names its session.",
     )
