@@ -69,6 +69,12 @@ def _validation_rejection(error: ValidationError) -> Rejection:
 Model = TypeVar("Model", bound=BaseModel)
 
 MAX_EVENT_BYTES = 16 * 1024
+MAX_ORIGINAL_BYTES = 64 * 1024
+"""A dead letter keeps at most this much of the bytes rejected: all of any event that could be a
+reading (``MAX_EVENT_BYTES``), and never so much that the dead letter (base64, a third larger)
+would be over the largest record Kafka takes (1 MB): refused, it would stop whoever sends it."""
+MAX_KEY_BYTES = 1024
+"""A dead letter keeps at most this much of the rejected event's key (a sensor id is 64 at most)."""
 
 
 def parse(model: type[Model], raw: bytes | None) -> Model | Rejection:
@@ -168,18 +174,36 @@ class DeadLetter(BaseModel):
         source: tuple[str, int, int],
         at: datetime,
     ) -> DeadLetter:
+        """The dead letter of ``original`` (its first ``MAX_ORIGINAL_BYTES``, the detail says so
+        when there were more) and of its ``key`` (the first ``MAX_KEY_BYTES``).
+
+        >>> SOME_TIME = datetime.fromisoformat("2026-11-29T01:00:00+00:00")
+        >>> huge = DeadLetter.of(Rejection(Reason.SCHEMA, "too big"), stage="clean", original=b"x" * 10**6,
+        ...                      key=b"k" * 10**6, source=("readings.raw", 0, 7), at=SOME_TIME)
+        >>> huge.detail, len(huge.original), len(huge.key or "")
+        ('too big (only its first 65,536 of 1,000,000 bytes are kept)', 65536, 1024)
+        """
         topic, partition, offset = source
+        detail = rejection.detail
+        if len(original) > MAX_ORIGINAL_BYTES:
+            detail += f" (only its first {MAX_ORIGINAL_BYTES:,} of {len(original):,} bytes are kept)"
+            original = original[:MAX_ORIGINAL_BYTES]
         return cls(
             stage=stage,
             reason=rejection.reason,
-            detail=rejection.detail,
+            detail=detail,
             rejected_at=at,
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
-            key=None if key is None else key.decode("utf-8", "backslashreplace"),
+            key=None if key is None else key[:MAX_KEY_BYTES].decode("utf-8", "backslashreplace"),
             original_b64=base64.b64encode(original).decode("ascii"),
         )
+
+    def record(self) -> tuple[bytes | None, bytes]:
+        """The dead letter as a record of ``readings.deadletter``: keyed by its key (the rejected
+        event's, as far as it is kept), its JSON as the value."""
+        return None if self.key is None else self.key.encode(), self.model_dump_json().encode()
 
     @property
     def original(self) -> bytes:

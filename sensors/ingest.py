@@ -160,9 +160,10 @@ class JudgedBatch:
         letters = []
         for raw, verdict in zip(self.items, self.verdicts, strict=True):
             if isinstance(verdict, Rejection):
-                key = sensor_key(raw)
-                letter = DeadLetter.of(verdict, stage=stage, original=raw, key=key, source=source, at=at)
-                letters.append((key, letter.model_dump_json().encode()))
+                letter = DeadLetter.of(
+                    verdict, stage=stage, original=raw, key=sensor_key(raw), source=source, at=at
+                )
+                letters.append(letter.record())
         return letters
 
     def outside(self, sites: Collection[str]) -> list[tuple[int, Reading]]:

@@ -61,8 +61,6 @@ from streams.topics import ensure_topics
 log = logging.getLogger("streams.mqtt_gateway")  # also when run as __main__
 
 STAGE = "mqtt"
-MAX_ORIGINAL_BYTES = 64 * 1024
-"""A dead letter keeps at most this much of a payload (a huge one must not block the batch)."""
 _KEEPALIVE_SECONDS = 30
 _FIRST_BACKOFF_SECONDS = 0.5
 _STATS_EVERY_SECONDS = 10.0
@@ -414,21 +412,15 @@ class Gateway:
             if not isinstance(checked, Rejection):
                 records.append((key, message.payload))
                 continue
-            original = message.payload
-            if len(original) > MAX_ORIGINAL_BYTES:
-                checked = Rejection(
-                    checked.reason, f"{checked.detail} (only its first {MAX_ORIGINAL_BYTES} bytes are kept)"
-                )
-                original = original[:MAX_ORIGINAL_BYTES]
             letter = DeadLetter.of(
                 checked,
                 stage=STAGE,
-                original=original,
+                original=message.payload,
                 key=key,
                 source=(f"mqtt:{message.topic}", -1, -1),
                 at=now,
             )
-            letters.append((key, letter.model_dump_json().encode()))
+            letters.append(letter.record())
             reasons.append(checked.reason)
         return records, letters, reasons
 

@@ -12,7 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensors.catalog import KINDS
-from sensors.cleaning import MAX_EVENT_BYTES, Cleaner, DeadLetter, Reason, Rejection, parse
+from sensors.cleaning import (
+    MAX_EVENT_BYTES,
+    MAX_KEY_BYTES,
+    MAX_ORIGINAL_BYTES,
+    Cleaner,
+    DeadLetter,
+    Reason,
+    Rejection,
+    parse,
+)
 from sensors.reading import Reading
 from sensors.sites import Sensor, Site, SiteRegistry
 
@@ -271,6 +280,31 @@ def test_a_dead_letter_without_a_key_or_with_a_binary_key() -> None:
     assert DeadLetter.model_validate_json(keyless.model_dump_json()).key is None
     binary = DeadLetter.of(rejection, stage="clean", original=b"", key=b"\xffk", source=source, at=NOW)
     assert DeadLetter.model_validate_json(binary.model_dump_json()).key == "\\xffk"
+
+
+def test_the_dead_letter_of_a_megabyte_keeps_a_part_small_enough_for_kafka() -> None:
+    """A worker that sent whole megabyte events to the dead letters crashed (Kafka refuses
+    records over 1 MB: MessageSizeTooLargeError), again at each restart, on the same event; an
+    HTTP batch holding one got a 503 "send it again" that could never succeed."""
+    rejection = Rejection(Reason.SCHEMA, "1000000 bytes is above the 16384 allowed")
+    original, key = b"\xff" * 1_000_000, b"\xfe" * 500_000
+    letter = DeadLetter.of(rejection, stage="clean", original=original, key=key, source=("r", 0, 9), at=NOW)
+    record_key, value = letter.record()
+    assert len(value) + len(record_key or b"") < 100_000
+    again = DeadLetter.model_validate_json(value)
+    assert again.original == original[:MAX_ORIGINAL_BYTES]
+    assert again.detail == (
+        "1000000 bytes is above the 16384 allowed (only its first 65,536 of 1,000,000 bytes are kept)"
+    )
+    assert again.key == "\\xfe" * MAX_KEY_BYTES and record_key == again.key.encode()
+    whole = DeadLetter.of(
+        rejection, stage="clean", original=b"x" * MAX_ORIGINAL_BYTES, key=b"k", source=("r", 0, 9), at=NOW
+    )
+    assert (whole.detail, whole.original, whole.record()[0]) == (
+        rejection.detail,
+        b"x" * MAX_ORIGINAL_BYTES,
+        b"k",
+    )
 
 
 # Property-based: whatever arrives, ``clean`` answers with a Reading or a Rejection.

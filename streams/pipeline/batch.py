@@ -76,18 +76,13 @@ class Outputs:
     def dead_letters(self, at: datetime) -> list[Record]:
         """The records of ``readings.deadletter`` for the rejected events (key = the event's)."""
         return [
-            (
-                event.key,
-                DeadLetter.of(
-                    rejection,
-                    stage=stage,
-                    original=original,
-                    key=event.key,
-                    source=(event.topic, event.partition, event.offset),
-                    at=at,
-                )
-                .model_dump_json()
-                .encode(),
-            )
+            DeadLetter.of(
+                rejection,
+                stage=stage,
+                original=original,
+                key=event.key,
+                source=(event.topic, event.partition, event.offset),
+                at=at,
+            ).record()
             for event, rejection, stage, original in self.rejected
         ]
