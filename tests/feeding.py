@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.publisher import Publisher
+from streams.publisher import Publisher, Record
 from streams.settings import Settings
 
 
@@ -24,7 +24,7 @@ def city_events(settings: Settings, count: int, start: datetime) -> list[tuple[b
     return events[:count]
 
 
-async def produce(settings: Settings, events: list[tuple[bytes, bytes]]) -> None:
+async def produce(settings: Settings, events: Sequence[Record]) -> None:
     publisher = Publisher(settings)
     try:
         await publisher.publish(settings.topic("readings.raw"), events)

@@ -1,0 +1,275 @@
+"""Bad input at every door: garbage drawn by Hypothesis (:mod:`tests.garbage`), with valid readings
+between it, sent to the real services through Kafka, MQTT and HTTP.
+
+Every item of garbage must end in exactly one dead letter with a reason it may have (matched to
+the item: by its offset in ``readings.raw``, or by its bytes), or be refused at the door with a
+clear answer (the broker's "not authorized" to a device publishing outside its sites; HTTP 400,
+403 or 413 with an error and a detail); no process may die; and every valid reading sent between
+the garbage must be in ``readings.raw`` and in InfluxDB exactly once. The worker judges whatever
+a door let through, so every door is followed by one.
+
+The three doors take 10,000 items of garbage or more between them, the same on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from sensors.cleaning import MAX_ORIGINAL_BYTES, Cleaner, DeadLetter, Reason, Rejection
+from sensors.event_time import to_micros
+from sensors.health import SensorState
+from sensors.reading import Reading
+from sensors.sites import SiteRegistry
+from streams.city import load_city
+from streams.influx import influxql
+from streams.mqtt_gateway import check
+from streams.publisher import Record
+from streams.settings import Settings
+from streams.topics import read_records, record_counts
+from tests.conftest import GatewayFactory, WorkerFactory, publish_messages
+from tests.feeding import city_events, produce, wait_for
+from tests.garbage import Garbage, Valid, draw, garbage, huge, misaddressed
+from tests.logins import DeviceLogin
+
+Source = tuple[int, int]
+"""A record's partition and offset."""
+T = TypeVar("T")
+
+
+# --- the garbage itself, without services ------------------------------------------------------
+
+
+def test_every_kind_of_garbage_is_rejected_by_the_cleaner_or_the_gateway_for_its_reason() -> None:
+    """The strategies' promises hold (each item is rejected, for a reason it names), whatever
+    the services do with them: a failure here is the garbage's or the cleaner's, not a door's."""
+    city = SiteRegistry.generate(count=40, seed=1)
+    now = datetime.now(UTC)
+    valid = Valid(city, now - timedelta(hours=1), timedelta(minutes=5), timedelta(hours=1))
+    cleaner = Cleaner(city, valid.max_future)
+    rules = Settings().health_rules()
+    for item in [*draw(garbage(valid), 1500), *draw(huge(valid), 10)]:
+        verdict = cleaner.clean(item.payload, now)
+        if isinstance(verdict, Reading):  # its sensor's first reading came before it
+            first = verdict.model_copy(update={"observed_at": valid.start, "seq": None})
+            state = SensorState.of(first, partition=0)
+            state.admit(first, offset=0, rules=rules)
+            verdict = state.admit(verdict, offset=1, rules=rules).reading
+        assert isinstance(verdict, Rejection), f"{item.flaw}: {item.payload[:300]!r} was accepted"
+        assert verdict.reason in item.reasons, (item.flaw, verdict, item.payload[:300])
+    for item in draw(misaddressed(valid), 100):
+        verdict = check("", f"city/{item.site_id}/{item.sensor_id}", item.payload)
+        assert isinstance(verdict, Rejection) and verdict.reason in item.reasons, (item.flaw, verdict)
+
+
+# --- straight into readings.raw ----------------------------------------------------------------
+
+
+async def test_garbage_in_readings_raw_is_dead_lettered_and_the_readings_between_reach_influxdb(
+    pipeline_settings: Settings, worker: WorkerFactory
+) -> None:
+    settings = pipeline_settings
+    events, valid = _valid(settings, 3000)
+    items = draw(garbage(valid), 5000) + draw(huge(valid), 12)
+    process = worker(settings)
+    sent: list[Record] = [*events]
+    await produce(settings, _mixed(sent, [(item.key, item.payload) for item in items], head=_sensors(valid)))
+
+    await _wait_for_outcome(settings, points=len(events), letters=len(items), processes=[process])
+    assert process.poll() is None, "the worker must still be running"
+    raw = await _records(settings, "readings.raw")
+    letters = await _dead_letters(settings)
+    valid_values = {value for _, value in events}
+    garbage_at = {source: value for source, value in raw.items() if value not in valid_values}
+    assert Counter(garbage_at.values()) == Counter(item.payload for item in items)
+    _assert_judged_by_the_worker(settings, garbage_at, letters, _reasons_by_payload(items))
+    assert len(letters) == len(garbage_at), "a dead letter that is no garbage's"
+    await _assert_in_influxdb_once(settings, [value for _, value in events])
+    print(f"Kafka: {len(items):,} items of garbage, all dead-lettered by the worker")
+
+
+# --- over MQTT, through the gateway ------------------------------------------------------------
+
+NOT_AUTHORIZED = 0x87
+"""The broker's answer (PUBACK reason code) to a device publishing outside its sites' topics."""
+
+
+async def test_garbage_over_mqtt_is_refused_or_dead_lettered_and_the_readings_between_arrive(
+    mqtt_settings: Settings, mqtt_device: DeviceLogin, gateway: GatewayFactory, worker: WorkerFactory
+) -> None:
+    settings = mqtt_settings
+    events, valid = _valid(settings, 1000)
+    items = draw(garbage(valid), 2200) + draw(misaddressed(valid), 300) + draw(huge(valid), 6)
+    messages = _mixed(
+        [(_topic(settings, value), value) for _, value in events],
+        [
+            (f"{settings.mqtt_topic_prefix}city/{item.site_id}/{item.sensor_id}", item.payload)
+            for item in items
+        ],
+        head=_sensors(valid),
+    )
+    processes = [worker(settings), gateway()]
+    answered = await asyncio.to_thread(publish_messages, settings, mqtt_device, messages)
+    answers = dict(zip(messages, answered, strict=True))
+
+    sites = {site.site_id for site in valid.city.sites}
+    for message, answer in answers.items():  # a message twice gets one answer here, the same
+        topic_site = message[0].split("/")[-2]
+        refused = answer.is_failure
+        assert refused == (topic_site not in sites), (message[0], message[1][:200], answer)
+        assert not refused or answer.value == NOT_AUTHORIZED, (message[0], answer)
+    taken = [item for item in items if item.site_id in sites]
+    await _wait_for_outcome(settings, points=len(events), letters=len(taken), processes=processes)
+    raw = await _records(settings, "readings.raw")
+    letters = await _dead_letters(settings)
+    valid_values = Counter(value for _, value in events)
+    assert Counter(value for value in raw.values() if value in valid_values) == valid_values
+    forwarded = {source: value for source, value in raw.items() if value not in valid_values}
+    reasons = _reasons_by_payload(taken)
+    _assert_judged_by_the_worker(settings, forwarded, letters, reasons)
+    at_the_door = [letter for letter in letters if letter.stage == "mqtt"]
+    for letter in at_the_door:
+        assert letter.source_topic.startswith(f"mqtt:{settings.mqtt_topic_prefix}city/"), letter
+        assert letter.detail and letter.reason in reasons[letter.original], (letter, letter.original[:200])
+    assert len(at_the_door) + len(forwarded) == len(letters), "a dead letter that is no garbage's"
+    assert Counter(
+        [letter.original for letter in at_the_door] + [_kept(v or b"") for v in forwarded.values()]
+    ) == (Counter(_kept(item.payload) for item in taken)), (
+        "each garbage item the broker took must have one dead letter, the gateway's or the worker's"
+    )
+    await _assert_in_influxdb_once(settings, list(valid_values))
+    print(
+        f"MQTT: {len(items):,} items of garbage: {len(items) - len(taken):,} refused by the broker,"
+        f" {len(at_the_door):,} dead-lettered by the gateway, {len(forwarded):,} by the worker"
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _topic(settings: Settings, value: bytes) -> str:
+    reading = Reading.model_validate_json(value)
+    return f"{settings.mqtt_topic_prefix}city/{reading.site_id}/{reading.sensor_id}"
+
+
+def _valid(settings: Settings, count: int) -> tuple[list[tuple[bytes, bytes]], Valid]:
+    """``count`` valid readings of the city from an hour ago (every sensor's first reading in the
+    first tick), and what the garbage must know of them."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    events = city_events(settings, count, start)
+    valid = Valid(
+        load_city(settings),
+        start,
+        max_future=timedelta(seconds=settings.max_future_seconds),
+        lateness=timedelta(seconds=settings.max_lateness_seconds),
+    )
+    assert {key for key, _ in events[: _sensors(valid)]} == {
+        sensor.sensor_id.encode() for _, sensor in valid.city.sensors()
+    }, "the first tick must hold every sensor's first reading"
+    return events, valid
+
+
+def _sensors(valid: Valid) -> int:
+    return sum(1 for _ in valid.city.sensors())
+
+
+def _mixed(valid: Sequence[T], garbage: Sequence[T], head: int) -> list[T]:
+    """The valid items in their order, the first ``head`` of them first, then the garbage spread
+    evenly among the others."""
+    mixed = list(valid[:head])
+    rest = valid[head:]
+    for index, item in enumerate(garbage):
+        mixed.extend(rest[index * len(rest) // len(garbage) : (index + 1) * len(rest) // len(garbage)])
+        mixed.append(item)
+    return mixed
+
+
+def _reasons_by_payload(items: Iterable[Garbage]) -> dict[bytes, frozenset[Reason]]:
+    """The reasons the dead letter of a payload may give, by the part of it a dead letter keeps."""
+    reasons: defaultdict[bytes, frozenset[Reason]] = defaultdict(frozenset)
+    for item in items:
+        reasons[_kept(item.payload)] |= item.reasons
+    return reasons
+
+
+def _kept(payload: bytes) -> bytes:
+    return payload[:MAX_ORIGINAL_BYTES]
+
+
+async def _records(settings: Settings, name: str) -> dict[Source, bytes | None]:
+    """Every record's value on topic ``name`` by partition and offset (the pipeline's topics are
+    written without transactions, so a partition's offsets count its records from 0)."""
+    records: dict[Source, bytes | None] = {}
+    offsets: Counter[int] = Counter()
+    for partition, _, value in await read_records(settings, settings.topic(name)):
+        records[partition, offsets[partition]] = value
+        offsets[partition] += 1
+    return records
+
+
+async def _dead_letters(settings: Settings) -> list[DeadLetter]:
+    records = await _records(settings, "readings.deadletter")
+    return [DeadLetter.model_validate_json(value or b"") for value in records.values()]
+
+
+async def _wait_for_outcome(
+    settings: Settings, points: int, letters: int, processes: Sequence[subprocess.Popen[bytes]]
+) -> None:
+    """Until InfluxDB holds ``points`` readings and ``letters`` dead letters were written, the
+    ``processes`` still running; then a little longer, for anything more to show."""
+    deadletter = settings.topic("readings.deadletter")
+
+    async def arrived() -> bool:
+        assert all(process.poll() is None for process in processes), "a process of the pipeline exited"
+        counts = await record_counts(settings, (deadletter,))
+        return counts[deadletter] >= letters and await _point_count(settings) >= points
+
+    await wait_for(f"{points} points and {letters} dead letters", arrived, seconds=150)
+    await asyncio.sleep(2)
+
+
+def _assert_judged_by_the_worker(
+    settings: Settings,
+    garbage_at: dict[Source, bytes | None],
+    letters: list[DeadLetter],
+    reasons: dict[bytes, frozenset[Reason]],
+) -> None:
+    """Each record of ``garbage_at`` has one dead letter of the worker's, with a reason its
+    payload may have and its bytes (up to what a dead letter keeps)."""
+    raw = settings.topic("readings.raw")
+    by_source: defaultdict[Source, list[DeadLetter]] = defaultdict(list)
+    for letter in letters:
+        if letter.source_topic == raw:
+            by_source[letter.source_partition, letter.source_offset].append(letter)
+    for source, value in garbage_at.items():
+        assert value is not None
+        found = by_source.get(source, [])
+        assert len(found) == 1, f"{len(found)} dead letters for {value[:200]!r} at {source}"
+        (letter,) = found
+        assert letter.stage == "clean" and letter.detail, letter
+        assert letter.reason in reasons[_kept(value)], (letter.reason, letter.detail, value[:200])
+        assert letter.original == _kept(value), f"the dead letter of {value[:200]!r} has other bytes"
+
+
+async def _point_count(settings: Settings) -> int:
+    series = await influxql(settings, 'SELECT count("value") FROM "reading"')
+    return sum(int(row[1]) for one in series for row in one["values"])
+
+
+async def _assert_in_influxdb_once(settings: Settings, values: list[bytes]) -> None:
+    """Each of the readings ``values`` is a point of InfluxDB, and nothing else is; each passed
+    the clean step once."""
+    expected: Counter[tuple[str, int]] = Counter()
+    for value in values:
+        reading = Reading.model_validate_json(value)
+        expected[reading.sensor_id, to_micros(reading.observed_at) * 1000] += 1
+    assert max(expected.values()) == 1, "the valid readings must be distinct"
+    series = await influxql(settings, 'SELECT "value" FROM "reading" GROUP BY "sensor_id"')
+    points = Counter((one["tags"]["sensor_id"], row[0]) for one in series for row in one["values"])
+    assert points == expected
+    counts = await record_counts(settings, (settings.topic("readings.clean"),))
+    assert counts[settings.topic("readings.clean")] == len(values), "a reading cleaned twice"
