@@ -1,5 +1,6 @@
 """Fixtures: the real local stack (started once if it is not running), isolated pipelines, and
-the doors readings come in by (the MQTT gateway and a device publishing to it).
+the doors readings come in by (the HTTP ingest server and the MQTT gateway, and a device of
+each).
 
 Each integration test gets its own topic prefix, consumer group and InfluxDB database, so tests
 never see each other's data, and a worker process that it can kill.
@@ -17,12 +18,13 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from aiohttp import test_utils, web
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -30,6 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from streams import stack
 from streams.devices import gateway_password
+from streams.http_ingest import build_app
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.worker import start_worker, stop_worker, worker_environment
@@ -168,6 +171,26 @@ def worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WorkerFac
         for log in logs:
             lines = log.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
             report.sections.append((f"last {len(lines)} lines of {log.name}", "\n".join(lines)))
+
+
+# The HTTP door: the ingest server, and a device's client of it.
+
+Client = test_utils.TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+def device(pipeline_settings: Settings) -> Iterator[DeviceLogin]:
+    """A device that may write every site of the city."""
+    with device_login(pipeline_settings) as device:
+        yield device
+
+
+@pytest.fixture
+async def client(pipeline_settings: Settings, device: DeviceLogin) -> AsyncIterator[Client]:
+    """A client of the ingest server that shows ``device``'s token."""
+    server = test_utils.TestServer(build_app(pipeline_settings))
+    async with test_utils.TestClient(server, headers=device.authorization) as client:
+        yield client
 
 
 # The MQTT door: the gateway's settings and process, and a device that publishes.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import test_utils, web
+from aiohttp import test_utils
 
 from sensors.cleaning import DeadLetter, Reason
 from sensors.ingest import BatchError, judge_batch, split_json_array
@@ -19,10 +19,10 @@ from streams.city import load_city
 from streams.http_ingest import build_app
 from streams.settings import Settings
 from streams.topics import read_records
-from tests.logins import DeviceLogin, device_login
+from tests.conftest import Client
+from tests.logins import DeviceLogin
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
-Client = test_utils.TestClient[web.Request, web.Application]
 
 
 def reading(sensor_id: str = "GJ-00001.footfall", value: float = 3.0, seq: int = 1) -> dict[str, object]:
@@ -122,21 +122,6 @@ def test_each_item_is_judged_alone_and_answered_in_order() -> None:
 
 
 # --- the server, on the real Kafka -------------------------------------------------------------
-
-
-@pytest.fixture
-def device(pipeline_settings: Settings) -> Iterator[DeviceLogin]:
-    """A device that may write every site of the city."""
-    with device_login(pipeline_settings) as device:
-        yield device
-
-
-@pytest.fixture
-async def client(pipeline_settings: Settings, device: DeviceLogin) -> AsyncIterator[Client]:
-    """A client of the ingest server that shows ``device``'s token."""
-    server = test_utils.TestServer(build_app(pipeline_settings))
-    async with test_utils.TestClient(server, headers=device.authorization) as client:
-        yield client
 
 
 async def topic_records(settings: Settings, name: str) -> list[tuple[bytes | None, bytes | None]]:
