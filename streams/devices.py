@@ -201,13 +201,14 @@ def _check_name(name: str) -> None:
 class DeviceStore:
     """The devices folder of one stack: its logins, and the broker's files made from them.
 
-    Every change holds a lock on the folder, so two ``openlab devices`` at once do not lose one
-    another's login.
+    Every change holds a lock on the folder (:meth:`locked`), so two ``openlab devices`` at once
+    do not lose one another's login.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.files = DeviceFiles.of(settings)
+        self._holding = False
 
     def logins(self) -> list[Login]:
         """Every login, as the devices file has them (none when it does not exist)."""
@@ -238,7 +239,7 @@ class DeviceStore:
             token_sha256=token_digest(secret),
             created_at=datetime.now(UTC),
         )
-        with self._locked():
+        with self.locked():
             logins = self.logins()
             if any(other.name == name and other.role != "device" for other in logins):
                 raise DeviceError(f"{name!r} is a gateway's login, not a device's")
@@ -247,7 +248,7 @@ class DeviceStore:
 
     def remove(self, name: str) -> Login:
         """Remove login ``name`` (a gateway's secret file goes too); returns what it was."""
-        with self._locked():
+        with self.locked():
             logins = self.logins()
             removed = next((login for login in logins if login.name == name), None)
             if removed is None:
@@ -260,7 +261,7 @@ class DeviceStore:
         """Make sure the MQTT gateway's login is as the settings say: ``mqtt_client_id``, reading
         under ``mqtt_topic_prefix``, with ``mqtt_password`` or else the secret kept for it (made
         now the first time)."""
-        with self._locked():
+        with self.locked():
             logins = self.logins()
             gateway = self._gateway_login(logins)
             if gateway is not None:
@@ -269,7 +270,7 @@ class DeviceStore:
     def write_broker_files(self, check_hash: str | None = None) -> None:
         """Write the broker's password file and ACL from the logins (also when there are none),
         with the reload check's login if ``check_hash`` is given."""
-        with self._locked():
+        with self.locked():
             self._save(self.logins(), check_hash)
 
     def _gateway_login(self, logins: Sequence[Login]) -> Login | None:
@@ -306,11 +307,20 @@ class DeviceStore:
         _write_private(self.files.acl, acl_file(logins))
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """Hold the folder's lock (again, if this store holds it already): no other store changes
+        the logins or the broker's files meanwhile."""
+        if self._holding:
+            yield
+            return
         self.files.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with (self.files.folder / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = False
 
 
 def gateway_password(settings: Settings) -> str:

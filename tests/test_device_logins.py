@@ -335,6 +335,12 @@ async def test_the_broker_lets_in_the_logins_of_the_devices_folder_only(mqtt_set
         assert apply_logins(settings)
         assert await answer(device.name, device.secret) == NOT_AUTHORIZED
         assert await answer(device.name, renewed) == 0
+
+        # Changes at once: each waits until the broker has taken the one before (else one's check
+        # password could be replaced by another's before the broker read it, and it would wait in
+        # vain).
+        both = [asyncio.to_thread(apply_logins, settings) for _ in range(8)]
+        assert await asyncio.wait_for(asyncio.gather(*both), 30) == [True] * 8
     assert await answer(device.name, renewed) == NOT_AUTHORIZED, "a removed device"
 
 

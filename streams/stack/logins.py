@@ -21,22 +21,27 @@ def apply_logins(settings: Settings) -> bool:
     mosquitto runs, have it read them (SIGHUP) and return once it has; whether it runs.
 
     The files carry a login with no rights whose password is new each time: the broker has read
-    them when it accepts that password.
+    them when it accepts that password. The devices folder stays locked until then, so that
+    another change does not replace that password meanwhile.
     """
+    store = DeviceStore(settings)
     check = new_secret()
-    DeviceStore(settings).write_broker_files(check_hash=mosquitto_hash(check))
-    pid = status(settings)["mosquitto"].pid
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGHUP)
-    deadline = time.monotonic() + settings.stack_timeout_seconds
-    while True:
-        answer = connack(settings.mqtt_host, settings.mqtt_port, _ANSWER_SECONDS, RELOAD_CHECK_USER, check)
-        if answer is not None and not answer.is_failure:
-            return True
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"mosquitto (pid {pid}) did not take the new logins within"
-                f" {settings.stack_timeout_seconds:g} s (last answer: {answer}); see its log"
+    with store.locked():
+        store.write_broker_files(check_hash=mosquitto_hash(check))
+        pid = status(settings)["mosquitto"].pid
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + settings.stack_timeout_seconds
+        while True:
+            answer = connack(
+                settings.mqtt_host, settings.mqtt_port, _ANSWER_SECONDS, RELOAD_CHECK_USER, check
             )
-        time.sleep(_POLL_SECONDS)
+            if answer is not None and not answer.is_failure:
+                return True
+            if time.monotonic() >= deadline:
+                raise StackError(
+                    f"mosquitto (pid {pid}) did not take the new logins within"
+                    f" {settings.stack_timeout_seconds:g} s (last answer: {answer}); see its log"
+                )
+            time.sleep(_POLL_SECONDS)
