@@ -176,6 +176,8 @@ class Session:
     pubacks: dict[int, ReasonCode | None] = field(default_factory=dict)
     received: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    dropped: threading.Event = field(default_factory=threading.Event)
+    """Set when the broker ends the connection."""
 
     def publish(self, topic: str, payload: bytes) -> int:
         return self.client.publish(topic, payload, qos=1).mid
@@ -221,7 +223,13 @@ def _connect(
     def on_message(_client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         session.received.append(message.topic)
 
+    def on_disconnect(
+        _client: mqtt.Client, _userdata: object, _flags: object, _reason: ReasonCode, _props: object
+    ) -> None:
+        session.dropped.set()
+
     session.client.on_connect = on_connect
+    session.client.on_disconnect = on_disconnect
     session.client.on_publish = on_publish
     session.client.on_message = on_message
     if protocol == mqtt.MQTTv5:
@@ -339,9 +347,19 @@ async def test_the_broker_lets_in_the_logins_of_the_devices_folder_only(mqtt_set
         # Changes at once: each waits until the broker has taken the one before (else one's check
         # password could be replaced by another's before the broker read it, and it would wait in
         # vain).
-        both = [asyncio.to_thread(apply_logins, settings) for _ in range(8)]
-        assert await asyncio.wait_for(asyncio.gather(*both), 30) == [True] * 8
-    assert await answer(device.name, renewed) == NOT_AUTHORIZED, "a removed device"
+        changes = [asyncio.to_thread(apply_logins, settings) for _ in range(8)]
+        assert await asyncio.wait_for(asyncio.gather(*changes), 30) == [True] * 8
+        connected = await asyncio.to_thread(
+            _connect, settings, DeviceLogin(device.name, renewed, device.sites)
+        )
+        assert await asyncio.to_thread(apply_logins, settings)
+        assert not await asyncio.to_thread(connected.dropped.wait, 1), "a reload ended a valid login"
+    try:
+        # Removed: the broker ends the connection it had, and it cannot log in again.
+        assert await asyncio.to_thread(connected.dropped.wait, 10), "a removed device is still connected"
+        assert await answer(device.name, renewed) == NOT_AUTHORIZED
+    finally:
+        connected.close()
 
 
 @pytest.mark.services
