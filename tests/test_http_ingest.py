@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import test_utils
 
-from sensors.cleaning import DeadLetter, Reason
+from sensors.cleaning import DeadLetter, Reason, Rejection
 from sensors.ingest import BatchError, judge_batch, split_json_array
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
@@ -77,6 +77,20 @@ def test_a_body_that_is_not_an_array_is_named_precisely(body: bytes, code: str, 
         split_json_array(body)
     assert caught.value.code == code
     assert caught.value.detail.startswith(detail), caught.value.detail
+
+
+def test_a_number_of_thousands_of_digits_is_split_like_any_value() -> None:
+    """Python's int() refuses over 4,300 digits: the split raised a ValueError, a 500."""
+    digits = b"9" * 5000
+    assert split_json_array(b"[1, " + digits + b", -" + digits + b"]") == [b"1", digits, b"-" + digits]
+    with pytest.raises(BatchError) as caught:
+        split_json_array(digits)
+    assert (caught.value.code, caught.value.detail) == (
+        "not_an_array",
+        "the body is a number, not an array of readings: send [reading, ...]",
+    )
+    (verdict,) = judge_batch([digits]).verdicts
+    assert isinstance(verdict, Rejection) and verdict.reason is Reason.NOT_JSON
 
 
 def test_each_item_is_judged_alone_and_answered_in_order() -> None:
