@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 $(BIN)/openlab: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ lint: $(BIN)/openlab
 
 test: lint
 	$(BIN)/pytest $(ARGS)
+
+chaos: $(BIN)/openlab
+	$(BIN)/openlab chaos $(ARGS)
 
 bench: $(BIN)/openlab
 	$(BIN)/python -m bench $(or $(ARGS),all)

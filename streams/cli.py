@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from pathlib import Path
 
 import click
@@ -123,6 +124,91 @@ def run(
     # batch replayed after a rebalance is cleaned and scored twice) but points overwrite themselves.
     if not summary.drained or summary.in_influx != summary.produced - summary.malformed_sent:
         raise click.ClickException("the pipeline did not account for every reading (see above)")
+
+
+@main.command()
+@click.option("--duration", default=480.0, show_default=True, help="Seconds the city streams.")
+@click.option(
+    "--rate",
+    type=float,
+    show_default="one reading a second per sensor: 6,256 for the generated city",
+    help="Readings per second sent.",
+)
+@click.option(
+    "--malformed-rate", default=0.005, show_default=True, help="Share of events corrupted on purpose."
+)
+@click.option("--seed", type=int, help="Seed of the schedule and the city's readings [default: random].")
+@click.option("--workers", default=2, show_default=True, help="Workers at the start.")
+@click.option(
+    "--warmup", default=45.0, show_default=True, help="Seconds of streaming before the first fault."
+)
+@click.option("--worker-kills", default=3, show_default=True, help="How many times a worker is killed.")
+@click.option("--influx-down", default=30.0, show_default=True, help="Seconds InfluxDB stays stopped.")
+@click.option(
+    "--gaps",
+    nargs=2,
+    type=float,
+    default=(5.0, 20.0),
+    show_default=True,
+    help="Shortest and longest pause between one fault's recovery and the next fault.",
+)
+@click.option(
+    "--recovery-timeout", default=300.0, show_default=True, help="Seconds a fault may take to recover."
+)
+@click.option("--drain-timeout", default=300.0, show_default=True, help="Seconds to catch up after the feed.")
+@click.option("--keep-stack", is_flag=True, help="Leave the stack's services running afterwards.")
+def chaos(
+    duration: float,
+    rate: float | None,
+    malformed_rate: float,
+    seed: int | None,
+    workers: int,
+    warmup: float,
+    worker_kills: int,
+    influx_down: float,
+    gaps: tuple[float, float],
+    recovery_timeout: float,
+    drain_timeout: float,
+    keep_stack: bool,
+) -> None:
+    """Stream the city while workers, Kafka, InfluxDB and the MQTT gateway are killed on a
+    schedule; count every reading, dead letter and alarm event where it landed; fail on any loss."""
+    from streams.chaos.run import run_chaos
+    from streams.chaos.schedule import ChaosRules
+
+    settings = Settings()
+    seed = random.randrange(2**32) if seed is None else seed
+    rules = ChaosRules(
+        worker_kills=worker_kills,
+        influx_down_seconds=influx_down,
+        shortest_gap_seconds=gaps[0],
+        longest_gap_seconds=gaps[1],
+    )
+    started = stack.up(settings)
+    console.print(f"stack: {'started ' + ', '.join(started) if started else 'already running'}; seed {seed}")
+    try:
+        report = asyncio.run(
+            run_chaos(
+                settings,
+                duration=duration,
+                rate=rate,
+                malformed_rate=malformed_rate,
+                rules=rules,
+                seed=seed,
+                workers=workers,
+                warmup=warmup,
+                recovery_timeout=recovery_timeout,
+                drain_timeout=drain_timeout,
+                console=console,
+            )
+        )
+    finally:
+        if not keep_stack:
+            for name in started:
+                stack.stop_service(settings, name)
+    console.print(report.table())
+    if report.failures():
+        raise click.ClickException("; ".join(report.failures()))
 
 
 @main.command()

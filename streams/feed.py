@@ -29,11 +29,13 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
+from sensors.cleaning import Reason
 from sensors.simulator import CitySimulator, Malformation, corrupt
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -43,6 +45,36 @@ ENDLESS_HORIZON = 86400.0
 
 READINGS_PER_BATCH = 1000.0
 """About how many readings each tick publishes at once (ticks are 0.05 to 1 wall second apart)."""
+
+
+Event = tuple[bytes, bytes]
+"""A reading as the feed sends it: Kafka key (the sensor id) and value (the Reading's JSON)."""
+
+
+class Devices(Protocol):
+    """Sensors that report through another door than Kafka, e.g. MQTT devices; the feed hands
+    them their own readings (never corrupted) and sends the rest to Kafka itself."""
+
+    def reports(self, key: bytes) -> bool:
+        """Whether the sensor with Kafka key ``key`` is one of these devices."""
+        ...
+
+    async def send(self, events: list[Event]) -> None:
+        """Send ``events`` through the devices' door; return once the door accepted them."""
+        ...
+
+
+@dataclass
+class FeedLedger:
+    """What a feed sent, kept so that where it landed can be counted independently of the
+    pipeline (``openlab chaos``)."""
+
+    valid: Counter[bytes] = field(default_factory=Counter)
+    """Well-formed readings sent, by sensor id (Kafka key), through any door."""
+    malformed: Counter[tuple[bytes, Reason]] = field(default_factory=Counter)
+    """Malformed events sent (their exact bytes) with the reason the cleaner must give."""
+    through_devices: int = 0
+    """How many of the valid readings went through the devices' door."""
 
 
 @dataclass
@@ -56,6 +88,8 @@ class FeedStats:
     """Event time of the first tick (its readings reach back one cadence before it)."""
     event_end: datetime | None = None
     """Event time of the last tick so far."""
+    ledger: FeedLedger | None = None
+    """Every event sent, if one is given (not kept otherwise: it costs memory)."""
 
     @property
     def labelled(self) -> int:
@@ -134,6 +168,7 @@ async def feed_city(
     labels_path: Path | None = None,
     stats: FeedStats | None = None,
     on_tick: Callable[[FeedStats], None] | None = None,
+    devices: Devices | None = None,
 ) -> FeedStats:
     """Feed the city for ``duration`` wall seconds on an event clock (see the module's text).
 
@@ -141,6 +176,7 @@ async def feed_city(
     event time of the first tick. A share ``malformed_rate`` of the readings is corrupted in one
     of the ways field gateways really fail, to exercise the dead letters. Labels go to the
     ``labels`` topic and, if ``labels_path`` is given, to that file (JSON lines, overwritten).
+    The readings of ``devices`` go through them instead of to Kafka, none corrupted.
     """
     stats = stats or FeedStats()
     plan = plan_feed(simulator, duration=duration, rate=rate, speed=speed)
@@ -169,12 +205,22 @@ async def feed_city(
             stats.event_end = at
             events = simulator.tick(at)
             labels = simulator.take_labels()
+            if devices is not None:
+                theirs = [event for event in events if devices.reports(event[0])]
+                events = [event for event in events if not devices.reports(event[0])]
+                await devices.send(theirs)
+                stats.produced += len(theirs)
+                _keep(stats.ledger, theirs, through_devices=True)
+            malformed: list[tuple[Event, Reason]] = []
             if malformed_rate > 0:
                 for index, (key, value) in enumerate(events):
                     if rng.random() < malformed_rate:
-                        events[index] = (key, corrupt(value, rng.choice(malformations), now))
-                        stats.malformed += 1
+                        how = rng.choice(malformations)
+                        events[index] = (key, corrupt(value, how, now))
+                        malformed.append((events[index], how.reason))
+                stats.malformed += len(malformed)
             stats.produced += await publisher.publish(topic, events)
+            _keep(stats.ledger, events, malformed=malformed)
             if labels:
                 records = [(label.sensor_id.encode(), label.model_dump_json().encode()) for label in labels]
                 await publisher.publish(labels_topic, records)
@@ -192,3 +238,21 @@ async def feed_city(
         if labels_file is not None:
             labels_file.close()
     return stats
+
+
+def _keep(
+    ledger: FeedLedger | None,
+    events: list[Event],
+    *,
+    malformed: Sequence[tuple[Event, Reason]] = (),
+    through_devices: bool = False,
+) -> None:
+    """Note ``events`` (``malformed`` among them) in ``ledger``, if there is one."""
+    if ledger is None:
+        return
+    ledger.valid.update(key for key, _ in events)
+    for (key, value), reason in malformed:
+        ledger.valid[key] -= 1
+        ledger.malformed[value, reason] += 1
+    if through_devices:
+        ledger.through_devices += len(events)

@@ -162,6 +162,15 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
     ``None`` while the broker cannot say yet (its group coordinator is still starting).
     """
     ends = await end_offsets(settings, topics)
+    done = await committed_offsets(settings, group)
+    if done is None:
+        return None
+    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
+
+
+async def committed_offsets(settings: Settings, group: str) -> dict[TopicPartition, int] | None:
+    """The offsets consumer group ``group`` has committed, by partition; ``None`` while the
+    broker cannot say yet (its group coordinator is still starting)."""
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
@@ -170,8 +179,7 @@ async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) 
         return None
     finally:
         await admin.close()
-    done: dict[TopicPartition, int] = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
-    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
+    return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
 
 
 async def read_records(

@@ -6,6 +6,7 @@ outlive the Python process that started them.
 
     up(settings)                        # start what is not running, wait until all answer
     stop_service(settings, "kafka")     # fault tests: stop one service, data kept
+    kill_service(settings, "kafka")     # or kill it (SIGKILL), as a crash would
     start_service(settings, "kafka")
     down(settings, wipe=True)           # stop all and delete their data
 """
@@ -14,6 +15,7 @@ from streams.stack.control import (
     SERVICES,
     ServiceStatus,
     down,
+    kill_service,
     start_service,
     status,
     stop_service,
@@ -30,6 +32,7 @@ __all__ = [
     "StackError",
     "create_database",
     "down",
+    "kill_service",
     "start_service",
     "status",
     "stop_service",

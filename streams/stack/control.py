@@ -20,7 +20,7 @@ from streams.stack.errors import StackError
 from streams.stack.influx import Influxd
 from streams.stack.kafka import Kafka
 from streams.stack.mosquitto import Mosquitto
-from streams.stack.procs import command_line, is_alive, port_open, spawn, tail, terminate
+from streams.stack.procs import command_line, is_alive, kill, port_open, spawn, tail, terminate
 from streams.stack.service import Service
 
 SERVICES: dict[str, Service] = {service.name: service for service in (Kafka(), Influxd(), Mosquitto())}
@@ -83,6 +83,19 @@ def stop_service(settings: Settings, name: str) -> bool:
     service = _service(name)
     with _locked(settings):
         return _stop(settings, service)
+
+
+def kill_service(settings: Settings, name: str) -> bool:
+    """Kill service ``name`` with SIGKILL, as a crash would (its data is kept as the crash left
+    it); returns whether it was running."""
+    service = _service(name)
+    with _locked(settings):
+        pid = _running_pid(settings, service)
+        if pid is None:
+            return False
+        kill(pid)
+        _pid_file(settings, service).unlink(missing_ok=True)
+        return True
 
 
 def wait_ready(settings: Settings, names: Sequence[str] = tuple(SERVICES)) -> None:

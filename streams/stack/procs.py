@@ -76,6 +76,12 @@ def terminate(pid: int, grace_seconds: float) -> None:
         raise StackError(f"process {pid} did not exit even after SIGKILL")
 
 
+def kill(pid: int) -> None:
+    """SIGKILL ``pid`` (no shutdown at all, as a crash or a power cut) and wait until it is gone."""
+    if not _signal_and_wait(pid, signal.SIGKILL, _KILL_WAIT_SECONDS):
+        raise StackError(f"process {pid} did not exit after SIGKILL")
+
+
 def _signal_and_wait(pid: int, sig: signal.Signals, seconds: float) -> bool:
     """Send ``sig`` to ``pid``; whether the process is gone within ``seconds``."""
     try:
