@@ -150,6 +150,31 @@ class Cleaner:
         return reading
 
 
+def keyed_by_its_sensor(reading: Reading, key: bytes | None) -> Reading | Rejection:
+    """``reading`` if ``key``, its record's in ``readings.raw``, is its sensor id; else why not.
+
+    The topic is keyed by sensor id so that a sensor's readings come in order on one partition,
+    where its state lives (sequence numbers taken, latest event time): a reading on another
+    partition would start that state anew, and a late or duplicate reading after it would pass.
+
+    >>> from datetime import UTC, datetime
+    >>> reading = Reading(sensor_id="S1-x", site_id="S1", kind="x", value=1.0, unit="u",
+    ...                   observed_at=datetime(2026, 11, 29, tzinfo=UTC))
+    >>> keyed_by_its_sensor(reading, b"S1-x") is reading
+    True
+    >>> keyed_by_its_sensor(reading, None).detail
+    "the record has no key, not its sensor id 'S1-x': readings.raw is keyed by sensor id"
+    """
+    if key == reading.sensor_id.encode():
+        return reading
+    which = "no key" if key is None else f"the key {key[:80].decode('utf-8', 'backslashreplace')!r}"
+    return Rejection(
+        Reason.SCHEMA,
+        f"the record has {which}, not its sensor id {reading.sensor_id!r}:"
+        " readings.raw is keyed by sensor id",
+    )
+
+
 class DeadLetter(BaseModel):
     """The value of ``readings.deadletter``: what was rejected, where, and why."""
 

@@ -114,6 +114,39 @@ def test_malformed_unknown_and_duplicate_events_are_rejected_with_their_reason()
     ]
 
 
+def test_a_reading_keyed_by_another_sensor_or_none_is_rejected_before_it_touches_its_sensors_state() -> None:
+    """Keyed otherwise, a sensor's reading went to another partition, where it started the
+    sensor's state anew: a reading two years late, or one sent twice, then passed."""
+    worker = one_pass()
+    (first,) = readings(1, sensors=1)
+    key, value = first.sensor_id.encode(), first.model_dump_json().encode()
+    late = first.model_copy(update={"observed_at": START - timedelta(days=700), "seq": 7})
+    batch = [
+        Fetched(NAMES.raw, 0, 0, key, value),
+        Fetched(NAMES.raw, 1, 0, None, value),  # sent again: without a key,
+        Fetched(NAMES.raw, 2, 0, b"GJ-00002.noise_level", value),  # under another sensor's,
+        Fetched(NAMES.raw, 1, 1, None, late.model_dump_json().encode()),  # two years late, without
+        Fetched(NAMES.raw, 0, 1, key, late.model_dump_json().encode()),  # and under its own key
+    ]
+    out = Outputs()
+    worker.steps(batch, out)
+
+    rejected = [(e.partition, e.offset, rejection) for e, rejection, _, _ in out.rejected]
+    assert [(partition, offset, rejection.reason) for partition, offset, rejection in rejected] == [
+        (1, 0, Reason.SCHEMA),
+        (2, 0, Reason.SCHEMA),
+        (1, 1, Reason.SCHEMA),
+        (0, 1, Reason.TOO_LATE),
+    ]
+    rule = f"not its sensor id {first.sensor_id!r}: readings.raw is keyed by sensor id"
+    assert [rejection.detail for _, _, rejection in rejected[:3]] == [
+        f"the record has no key, {rule}",
+        f"the record has the key 'GJ-00002.noise_level', {rule}",
+        f"the record has no key, {rule}",
+    ]
+    assert [key for key, _ in out.records[NAMES.clean]] == [first.sensor_id.encode()]
+
+
 def test_a_restored_worker_takes_an_uncommitted_batch_again_as_a_replay_not_as_duplicates() -> None:
     first = one_pass()
     batch = events(readings(4))

@@ -1,5 +1,6 @@
-"""The clean step: each raw event validated (schema, then the city's rules), then judged by its
-sensor's recent history (duplicates, lateness, gaps, flatlines); silent sensors found stale.
+"""The clean step: each raw event validated (schema, its record keyed by its sensor, then the
+city's rules), then judged by its sensor's recent history (duplicates, lateness, gaps,
+flatlines); silent sensors found stale.
 
 Its outputs: ``readings.clean`` (the readings that passed, unit-converted and flagged),
 ``quality`` and the ``sensor_health`` points (health episodes), and the dead letters.
@@ -11,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sensors.cleaning import Cleaner, Rejection
+from sensors.cleaning import Cleaner, Rejection, keyed_by_its_sensor
 from sensors.health import HealthEvent, HealthRules
 from sensors.measurements import CLEAN_STAGE
 from sensors.reading import Reading
@@ -52,6 +53,8 @@ class CleanStep:
         clean = out.records[self.clean_topic]
         for event in events:
             result = self.cleaner.clean(event.value, now)
+            if isinstance(result, Reading):
+                result = keyed_by_its_sensor(result, event.key)
             if isinstance(result, Reading):
                 partition = event.partition
                 admission = self.states.health_of(result, partition).admit(result, event.offset, self.rules)
