@@ -8,7 +8,8 @@ edge cases (lone surrogates, invalid UTF-8, byte order marks, null bytes, contro
 invisible characters), and readings that are almost valid: one field broken (a wrong type, NaN
 or Infinity as JSON tokens, a value outside what its kind can measure, an unknown sensor, a
 sensor under another site, an unknown unit, a time far in the future or far behind its sensor's
-latest reading, a malformed time, a negative or huge ``seq``, a missing or extra field).
+latest reading, a malformed time, a negative or huge ``seq``, a missing or extra field), or
+valid but under a topic or a Kafka key that is not its own.
 
 The strategies are told the city and the span of the valid readings the garbage is mixed with
 (:class:`Valid`): a reading "too late" is years behind the first valid reading of its sensor,
@@ -521,6 +522,23 @@ def misaddressed(valid: Valid) -> st.SearchStrategy[Garbage]:
         if (topic_site, topic_sensor) == (site_id, sensor_id):
             topic_sensor += "x"
         return Garbage(_encode(tokens), flaw, SCHEMA, topic_site, topic_sensor, topic_sensor.encode())
+
+    return build()
+
+
+def mis_keyed(valid: Valid) -> st.SearchStrategy[Garbage]:
+    """A valid reading under a Kafka key that is not its sensor id: none, another sensor's, or
+    random bytes (straight into ``readings.raw`` only: only a record has a key)."""
+    reading = readings(valid)
+    others = st.sampled_from([sensor.sensor_id.encode() for _, sensor in valid.city.sensors()])
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Garbage:
+        tokens = draw(reading)
+        own = json.loads(tokens["sensor_id"]).encode()
+        key = draw((st.none() | others | st.binary(max_size=70)).filter(lambda key: key != own))
+        item = _item(_encode(tokens), f"a valid reading under the key {key!r}", SCHEMA, tokens)
+        return replace(item, key=key)
 
     return build()
 

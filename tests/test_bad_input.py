@@ -14,13 +14,21 @@ The three doors take 10,000 items of garbage or more between them, the same on e
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sensors.cleaning import MAX_ORIGINAL_BYTES, Cleaner, DeadLetter, Reason, Rejection
+from sensors.cleaning import (
+    MAX_ORIGINAL_BYTES,
+    Cleaner,
+    DeadLetter,
+    Reason,
+    Rejection,
+    keyed_by_its_sensor,
+)
 from sensors.event_time import to_micros
 from sensors.health import SensorState
 from sensors.reading import Reading
@@ -31,9 +39,9 @@ from streams.mqtt_gateway import check
 from streams.publisher import Record
 from streams.settings import Settings
 from streams.topics import read_records, record_counts
-from tests.conftest import GatewayFactory, WorkerFactory, publish_messages
+from tests.conftest import Client, GatewayFactory, WorkerFactory, publish_messages
 from tests.feeding import city_events, produce, wait_for
-from tests.garbage import Garbage, Valid, draw, garbage, huge, misaddressed
+from tests.garbage import Garbage, Valid, draw, garbage, huge, mis_keyed, misaddressed
 from tests.logins import DeviceLogin
 
 Source = tuple[int, int]
@@ -44,7 +52,7 @@ T = TypeVar("T")
 # --- the garbage itself, without services ------------------------------------------------------
 
 
-def test_every_kind_of_garbage_is_rejected_by_the_cleaner_or_the_gateway_for_its_reason() -> None:
+def test_every_kind_of_garbage_is_rejected_by_the_cleaner_or_a_door_for_its_reason() -> None:
     """The strategies' promises hold (each item is rejected, for a reason it names), whatever
     the services do with them: a failure here is the garbage's or the cleaner's, not a door's."""
     city = SiteRegistry.generate(count=40, seed=1)
@@ -64,6 +72,11 @@ def test_every_kind_of_garbage_is_rejected_by_the_cleaner_or_the_gateway_for_its
     for item in draw(misaddressed(valid), 100):
         verdict = check("", f"city/{item.site_id}/{item.sensor_id}", item.payload)
         assert isinstance(verdict, Rejection) and verdict.reason in item.reasons, (item.flaw, verdict)
+    for item in draw(mis_keyed(valid), 100):
+        reading = cleaner.clean(item.payload, now)
+        assert isinstance(reading, Reading), (item.flaw, reading)
+        verdict = keyed_by_its_sensor(reading, item.key)
+        assert isinstance(verdict, Rejection) and verdict.reason in item.reasons, (item.flaw, verdict)
 
 
 # --- straight into readings.raw ----------------------------------------------------------------
@@ -74,7 +87,7 @@ async def test_garbage_in_readings_raw_is_dead_lettered_and_the_readings_between
 ) -> None:
     settings = pipeline_settings
     events, valid = _valid(settings, 3000)
-    items = draw(garbage(valid), 5000) + draw(huge(valid), 12)
+    items = draw(garbage(valid), 4800) + draw(mis_keyed(valid), 200) + draw(huge(valid), 12)
     process = worker(settings)
     sent: list[Record] = [*events]
     await produce(settings, _mixed(sent, [(item.key, item.payload) for item in items], head=_sensors(valid)))
@@ -146,6 +159,146 @@ async def test_garbage_over_mqtt_is_refused_or_dead_lettered_and_the_readings_be
         f"MQTT: {len(items):,} items of garbage: {len(items) - len(taken):,} refused by the broker,"
         f" {len(at_the_door):,} dead-lettered by the gateway, {len(forwarded):,} by the worker"
     )
+
+
+# --- over HTTP, through openlab ingest ---------------------------------------------------------
+
+BATCH_ITEMS = 40
+BOM = "\ufeff".encode()
+
+
+async def test_garbage_over_http_is_refused_or_dead_lettered_and_the_readings_between_arrive(
+    pipeline_settings: Settings, client: Client, worker: WorkerFactory
+) -> None:
+    """Garbage that is JSON goes as items of arrays with valid readings between it. The rest (not
+    JSON, nested deep, or a reading for a site the device may not write) goes alone: its batch is
+    refused, or its one item rejected. Bodies over the size limit are refused too."""
+    settings = pipeline_settings
+    events, valid = _valid(settings, 1000)
+    items = draw(garbage(valid), 2500) + draw(huge(valid), 6)
+    limit = settings.ingest_max_body_bytes
+    sites = {site.site_id for site in valid.city.sites}
+    process = worker(settings)
+    door_rejected: list[bytes] = []
+    door_accepted: list[bytes] = []
+    refused: Counter[int] = Counter()
+    batch: list[bytes | Garbage] = []
+
+    async def send_batch() -> None:
+        body = (
+            b"[" + b",".join(entry if isinstance(entry, bytes) else entry.payload for entry in batch) + b"]"
+        )
+        response = await client.post("/v1/readings", data=body)
+        assert response.status == 200, (response.status, await response.text())
+        answer = await response.json()
+        assert [entry["index"] for entry in answer["items"]] == list(range(len(batch)))
+        for entry, verdict in zip(batch, answer["items"], strict=True):
+            if isinstance(entry, bytes):
+                assert verdict["status"] == "accepted", (verdict, entry)
+            elif verdict["status"] == "accepted":
+                door_accepted.append(entry.payload)
+            else:
+                assert verdict["reason"] in entry.reasons and verdict["detail"], (verdict, entry.flaw)
+                door_rejected.append(entry.payload)
+        batch.clear()
+
+    async def send_alone(item: Garbage) -> None:
+        """As the one item of an array, unless it is empty or has space or a byte order mark
+        around it."""
+        stripped = item.payload.strip(b" \t\n\r")
+        whole = item.payload == stripped != b"" and not item.payload.startswith(BOM)
+        body = b"[" + item.payload + b"]" if whole else item.payload
+        response = await client.post("/v1/readings", data=body)
+        answer = await response.json()
+        if response.status == 200:
+            (verdict,) = answer["items"]
+            assert verdict["status"] == "rejected" and verdict["detail"], (item.flaw, verdict)
+            assert verdict["reason"] in item.reasons, (item.flaw, verdict)
+            door_rejected.append(item.payload)
+            return
+        assert response.status in (400, 403, 413) and answer["error"] and answer["detail"], (
+            item.flaw,
+            answer,
+        )
+        assert response.status != 403 or _foreign(item.payload, sites), (item.flaw, answer)
+        assert response.status != 413 or len(body) > limit, (item.flaw, answer)
+        refused[response.status] += 1
+
+    readings: list[bytes | Garbage] = [value for _, value in events]
+    for entry in _mixed(readings, [*items], head=_sensors(valid)):
+        if isinstance(entry, Garbage) and (not _json_text(entry.payload) or _foreign(entry.payload, sites)):
+            await send_alone(entry)
+            continue
+        size = sum(len(e if isinstance(e, bytes) else e.payload) + 1 for e in [*batch, entry]) + 1
+        if batch and (len(batch) == BATCH_ITEMS or size > limit):
+            await send_batch()
+        batch.append(entry)
+    await send_batch()
+    oversized = await _send_oversized(client, limit)
+    refused[413] += oversized
+
+    assert (await client.get("/healthz")).status == 200
+    await _wait_for_outcome(
+        settings, points=len(events), letters=len(door_rejected) + len(door_accepted), processes=[process]
+    )
+    raw = await _records(settings, "readings.raw")
+    letters = await _dead_letters(settings)
+    valid_values = Counter(value for _, value in events)
+    assert Counter(value for value in raw.values() if value in valid_values) == valid_values
+    forwarded = {source: value for source, value in raw.items() if value not in valid_values}
+    assert Counter(forwarded.values()) == Counter(door_accepted)
+    reasons = _reasons_by_payload(items)
+    _assert_judged_by_the_worker(settings, forwarded, letters, reasons)
+    at_the_door = [letter for letter in letters if letter.stage == "http"]
+    assert Counter(letter.original for letter in at_the_door) == Counter(_kept(p) for p in door_rejected)
+    for letter in at_the_door:
+        assert letter.detail and letter.reason in reasons[letter.original], (letter, letter.original[:200])
+    assert len(at_the_door) + len(forwarded) == len(letters), "a dead letter that is no garbage's"
+    await _assert_in_influxdb_once(settings, list(valid_values))
+    assert sum(refused.values()) + len(door_rejected) + len(door_accepted) == len(items) + oversized
+    print(
+        f"HTTP: {len(items) + oversized:,} items of garbage: refused {dict(refused)}, {len(door_rejected):,}"
+        f" dead-lettered by the server, {len(door_accepted):,} by the worker"
+    )
+
+
+async def _send_oversized(client: Client, limit: int) -> int:
+    """Bodies over the size limit, with a length and chunked: each must be a 413. Returns how many."""
+    sent = 0
+    for size in (limit + 1, 2 * limit, 5 * limit):
+        body = b"[" + b"1," * ((size - 3) // 2) + b"1]"
+
+        async def chunks(body: bytes = body) -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 64 * 1024):
+                yield body[start : start + 64 * 1024]
+
+        for data in (body, chunks()):
+            response = await client.post("/v1/readings", data=data)
+            answer = await response.json()
+            assert response.status == 413 and answer["error"] == "too_large" and answer["detail"], answer
+            sent += 1
+    return sent
+
+
+def _json_text(payload: bytes) -> bool:
+    """Whether ``payload`` is one JSON value, alone (no space around it, no byte order mark), and
+    not nested deep enough to be refused as a whole body: what may be an item of an array."""
+    if payload != payload.strip(b" \t\n\r") or payload.count(b"[") + payload.count(b"{") > 400:
+        return False
+    try:
+        json.loads(payload.decode("utf-8"), parse_int=str)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _foreign(payload: bytes, sites: set[str]) -> bool:
+    """Whether ``payload`` is a JSON object naming a site that is not one of ``sites``."""
+    try:
+        value = json.loads(payload, parse_int=str)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and isinstance(value.get("site_id"), str) and value["site_id"] not in sites
 
 
 # --- helpers -----------------------------------------------------------------------------------
