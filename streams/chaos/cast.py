@@ -25,6 +25,8 @@ from streams.mqtt_gateway import TOPIC_ROOT
 from streams.settings import Settings
 from streams.worker import start_worker, stop_worker, worker_environment
 
+SLOW_STOP_SECONDS = 10.0
+STOP_SECONDS = 30.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
 """How long the devices wait for the broker to acknowledge a message before the run fails."""
 
@@ -53,9 +55,16 @@ class Cast:
         process.wait()
 
     async def remove_worker(self, index: int) -> int:
-        """Stop the worker at ``index`` (SIGTERM, as an operator); its exit status."""
+        """Stop the worker at ``index`` (SIGTERM, as an operator); its exit status. One that is
+        still running after ``SLOW_STOP_SECONDS`` is asked (SIGUSR1) to write the stack of each
+        of its tasks to its log, for a post-mortem, and killed after ``STOP_SECONDS``."""
         process = self.workers.pop(index)
-        return await asyncio.to_thread(stop_worker, process)
+        process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.to_thread(process.wait, SLOW_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)
+        return await asyncio.to_thread(stop_worker, process, STOP_SECONDS - SLOW_STOP_SECONDS)
 
     def start_gateway(self) -> None:
         """Start the MQTT gateway (its log: ``gateway.log``)."""

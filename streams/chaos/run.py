@@ -25,14 +25,17 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
+from models.scoring import detector_for
 from sensors import measurements
 from sensors.cleaning import DeadLetter
 from sensors.simulator import CitySimulator
+from sensors.sites import SiteRegistry
 from streams import stack
 from streams.chaos.cast import Cast, MqttDevices
 from streams.chaos.schedule import ChaosRules, Fault, Step, schedule
 from streams.chaos.tally import (
     AlarmTally,
+    DetectorTally,
     LetterTally,
     PointTally,
     count_alarm_events,
@@ -92,10 +95,7 @@ class ChaosReport:
     points: PointTally | None = None
     letters: LetterTally | None = None
     alarms: AlarmTally | None = None
-    restarted_detectors: int = 0
-    """Sensors whose detector was warm and then warming up again (started afresh, not restored)."""
-    warming_again: int = 0
-    """Readings those sensors had scored while warming up again."""
+    detectors: DetectorTally | None = None
     crashed: list[str] = field(default_factory=list)
     drained: bool = False
 
@@ -155,10 +155,13 @@ class ChaosReport:
                 f"{a.events:,} on alerts, {a.on_owners_topics:,} on owners' topics"
                 f" ({a.repeated:,} repeated, {a.missing:,} missing, {a.gaps:,} gaps)",
             )
-        table.add_row(
-            "detectors started afresh",
-            f"{self.restarted_detectors:,} sensors ({self.warming_again:,} readings scored warming up again)",
-        )
+        if self.detectors is not None:
+            again = self.detectors
+            table.add_row(
+                "detectors warming up again",
+                f"{again.warming_again:,} sensors, {again.readings:,} readings;"
+                f" {again.from_scratch:,} from scratch",
+            )
         table.add_row("verdict", "; ".join(self.failures()) or "PASS: nothing lost, nothing twice")
         return table
 
@@ -208,7 +211,6 @@ async def run_chaos(
     handler = logging.FileHandler(folder / "chaos.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
-    names = TopicNames.of(settings)
     await ensure_topics(settings)
     stack.create_database(settings)
     registry = load_city(settings)
@@ -284,7 +286,7 @@ async def run_chaos(
         logins.remove(device)
         logins.remove(settings.mqtt_client_id)
         apply_logins(settings)
-    await _tally(settings, names, ledger, report)
+    await _tally(settings, registry, ledger, report)
     return report
 
 
@@ -397,8 +399,9 @@ async def _wait_until(check: Callable[[], Awaitable[bool]], seconds: float, sinc
     return None
 
 
-async def _tally(settings: Settings, names: TopicNames, ledger: FeedLedger, report: ChaosReport) -> None:
+async def _tally(settings: Settings, registry: SiteRegistry, ledger: FeedLedger, report: ChaosReport) -> None:
     """Count what landed: points per sensor, dead letters, alarm events, detectors restarted."""
+    names = TopicNames.of(settings)
     points = await _per_sensor(settings, 'count("seq")')
     distinct = await _per_sensor(settings, 'count(distinct("seq"))')
     report.points = count_points_per_sensor(ledger.valid, points, distinct)
@@ -410,7 +413,7 @@ async def _tally(settings: Settings, names: TopicNames, ledger: FeedLedger, repo
         await _alarm_events(settings, [names.alerts]),
         await _alarm_events(settings, await _owner_topics(settings, names)),
     )
-    report.restarted_detectors, report.warming_again = await _detectors_started_afresh(settings)
+    report.detectors = await _detectors_warming_again(settings, registry)
 
 
 async def _per_sensor(settings: Settings, select: str, where: str = "") -> dict[str, int]:
@@ -430,22 +433,28 @@ async def _per_sensor_time(settings: Settings, select: str, where: str) -> dict[
     return {s["tags"]["sensor_id"]: int(s["values"][0][0]) for s in series}
 
 
-async def _detectors_started_afresh(settings: Settings) -> tuple[int, int]:
+async def _detectors_warming_again(settings: Settings, registry: SiteRegistry) -> DetectorTally:
     """Sensors that scored a reading while warming up after one scored warm, and how many such
-    readings: a detector restored from its checkpoint never warms up again."""
+    readings. A detector restored from a checkpoint taken while it still warmed up warms up for
+    the rest; one that started from scratch warms up for all of its warm-up again."""
     warm = await _per_sensor_time(settings, 'first("seq")', "warming_up = false")
     warming = await _per_sensor_time(settings, 'last("seq")', "warming_up = true")
     again = [sensor for sensor, at in warming.items() if sensor in warm and at > warm[sensor]]
-    readings = 0
+    counts: dict[str, int] = {}
     for start in range(0, len(again), 100):
         statements = [
             f'SELECT count("seq") FROM "{measurements.READING}" WHERE warming_up = true'
-            f" AND time > {warm[sensor]} AND sensor_id = '{sensor}'"
+            f" AND time > {warm[sensor]} AND sensor_id = '{sensor}' GROUP BY \"sensor_id\""
             for sensor in again[start : start + 100]
         ]
-        series = await influxql(settings, "; ".join(statements))
-        readings += sum(int(s["values"][0][1]) for s in series)
-    return len(again), readings
+        for series in await influxql(settings, "; ".join(statements)):
+            counts[series["tags"]["sensor_id"]] = int(series["values"][0][1])
+    from_scratch = 0
+    for sensor_id, count in counts.items():
+        found = registry.sensor(sensor_id)
+        if found is not None and count >= detector_for(found[1].kind).warmup:
+            from_scratch += 1
+    return DetectorTally(warming_again=len(counts), readings=sum(counts.values()), from_scratch=from_scratch)
 
 
 async def _owner_topics(settings: Settings, names: TopicNames) -> list[str]:

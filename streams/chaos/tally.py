@@ -160,3 +160,16 @@ def count_alarm_events(alerts: Iterable[tuple[str, int]], owners: Iterable[tuple
         missing=len(published - set(delivered)),
         gaps=gaps,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorTally:
+    """Detectors that scored a reading while warming up after they had scored warm."""
+
+    warming_again: int
+    """Sensors whose detector went back to warming up: restored from a checkpoint taken while it
+    still warmed up (the readings it learnt after that checkpoint are learnt again)."""
+    readings: int
+    """Readings those detectors scored while warming up again."""
+    from_scratch: int
+    """... of which detectors that warmed up all over again: no checkpoint was restored."""
