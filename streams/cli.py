@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -38,6 +40,22 @@ anomaly_rate_option = click.option(
 labels_option = click.option(
     "--labels", "labels_path", type=click.Path(path_type=Path), help="Also write the labels here (JSONL)."
 )
+
+
+@contextmanager
+def _local_stack(settings: Settings, keep: bool) -> Iterator[None]:
+    """The local stack for one command: started where it does not run, and afterwards what was
+    started stopped again, unless ``keep``."""
+    started = stack.up(settings)
+    console.print(f"stack: {'started ' + ', '.join(started) if started else 'already running'}")
+    try:
+        yield
+    finally:
+        if not keep:
+            for name in started:
+                stack.stop_service(settings, name)
+            if started:
+                console.print(f"stack: stopped {', '.join(started)}, which this command started")
 
 
 @click.group()
@@ -97,9 +115,7 @@ def run(
     from streams.job import run_city
 
     settings = Settings()
-    started = stack.up(settings)
-    console.print(f"stack: {'started ' + ', '.join(started) if started else 'already running'}")
-    try:
+    with _local_stack(settings, keep=keep_stack):
         summary = asyncio.run(
             run_city(
                 settings,
@@ -113,12 +129,6 @@ def run(
                 console=console,
             )
         )
-    finally:
-        if not keep_stack:
-            for name in started:
-                stack.stop_service(settings, name)
-            if started:
-                console.print(f"stack: stopped {', '.join(started)}, which this run started")
     console.print(summary.table())
     # Each valid reading produced must be one point: intermediate topics are at-least-once (a
     # batch replayed after a rebalance is cleaned and scored twice) but points overwrite themselves.
@@ -184,9 +194,8 @@ def chaos(
         shortest_gap_seconds=gaps[0],
         longest_gap_seconds=gaps[1],
     )
-    started = stack.up(settings)
-    console.print(f"stack: {'started ' + ', '.join(started) if started else 'already running'}; seed {seed}")
-    try:
+    console.print(f"seed {seed}")
+    with _local_stack(settings, keep=keep_stack):
         report = asyncio.run(
             run_chaos(
                 settings,
@@ -202,10 +211,6 @@ def chaos(
                 console=console,
             )
         )
-    finally:
-        if not keep_stack:
-            for name in started:
-                stack.stop_service(settings, name)
     console.print(report.table())
     if report.failures():
         raise click.ClickException("; ".join(report.failures()))
