@@ -5,9 +5,10 @@ test_alarms_pipeline, test_sink_refusals.)"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,10 +22,10 @@ from streams.influx import InfluxWriter, Refused
 from streams.metrics import PipelineCounters
 from streams.operators import OperatorCommand
 from streams.pipeline.batch import Fetched, Outputs, Points
-from streams.pipeline.one_pass import OnePass
+from streams.pipeline.one_pass import OnePass, log_stall
 from streams.pipeline.sink import write_points
 from streams.pipeline.state import SensorStates
-from streams.publisher import Publisher
+from streams.publisher import Publisher, Record
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -232,3 +233,60 @@ async def test_a_batch_influxdb_takes_is_one_write() -> None:
     )
     assert written == Counter({"sink": len(batch)})
     assert len(writer.writes) == 1 and out.rejected == []
+
+
+class TimelinePublisher(Publisher):
+    """Takes every send at once, after a moment in flight, noting when each began and ended."""
+
+    def __init__(self, timeline: list[tuple[str, str]]) -> None:
+        super().__init__(SETTINGS)
+        self.timeline = timeline
+
+    async def publish(self, topic: str, records: Sequence[Record]) -> int:
+        self.timeline.append(("sent", topic))
+        await asyncio.sleep(0.01)
+        self.timeline.append(("accepted", topic))
+        return len(records)
+
+    async def publish_to_partitions(self, topic: str, by_partition: Mapping[int, Sequence[Record]]) -> int:
+        return await self.publish(topic, [record for records in by_partition.values() for record in records])
+
+
+class TimelineWriter:
+    def __init__(self, timeline: list[tuple[str, str]]) -> None:
+        self.timeline = timeline
+
+    async def write(self, lines: Sequence[str]) -> None:
+        self.timeline.append(("sent", "influxdb"))
+        await asyncio.sleep(0.02)
+        self.timeline.append(("accepted", "influxdb"))
+
+
+async def test_the_changelog_goes_only_once_every_other_output_of_the_batch_was_accepted() -> None:
+    """A worker killed before the changelog is stored leaves the state the batch started from, so
+    its successor makes every output again; stored after them, it never marks as seen readings
+    whose alarm events or dead letters were not stored yet."""
+    timeline: list[tuple[str, str]] = []
+    worker = OnePass(
+        SETTINGS, CITY, PipelineCounters(worker="w"), TimelinePublisher(timeline), TimelineWriter(timeline)
+    )
+    await worker.process(events([*readings(5), b"{oops"]))
+
+    changelog = timeline.index(("sent", NAMES.state))
+    others = {target for _, target in timeline if target != NAMES.state}
+    assert {NAMES.clean, NAMES.scored, NAMES.deadletter, "influxdb"} <= others
+    assert all(timeline.index(("accepted", target)) < changelog for target in others)
+    assert timeline[-1] == ("accepted", NAMES.state)
+
+
+async def test_a_stalled_batch_is_logged_with_where_each_task_waits(caplog: pytest.LogCaptureFixture) -> None:
+    async def waits_for_kafka() -> None:
+        await asyncio.sleep(60)
+
+    waiting = asyncio.create_task(waits_for_kafka())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="streams.pipeline.one_pass"):
+        log_stall(7)
+    waiting.cancel()
+    assert "a batch of 7 events has been in hand for 60 s" in caplog.text
+    assert "in waits_for_kafka" in caplog.text, "the stack of each task"

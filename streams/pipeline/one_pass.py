@@ -8,16 +8,18 @@ alarm state of every sensor on it. So a reading needs no Kafka hop between its s
 consume is still published: ``readings.clean``, ``readings.scored``, ``quality``, ``alerts``,
 the owners' topics and the dead letters.
 
-A batch's outputs (records, the changelog of the sensors it changed, InfluxDB points) are sent
-together, and its offsets are committed only once all of them were accepted; an InfluxDB outage
-is waited out meanwhile. A rebalance waits for the batch in hand, checkpoints the detectors of the
-partitions given up, and restores the state of those taken over before the next batch. A batch
-fetched before a rebalance is not processed: its partitions go back to their committed offsets.
+A batch's outputs (records, InfluxDB points, dead letters) are sent first, the changelog of the
+sensors it changed only once they were all accepted, and its offsets are committed last; an
+InfluxDB outage is waited out meanwhile. A rebalance waits for the batch in hand, checkpoints the
+detectors of the partitions given up, and restores the state of those taken over before the next
+batch. A batch fetched before a rebalance is not processed: its partitions go back to their
+committed offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -31,14 +33,13 @@ from sensors.cleaning import Cleaner, Reason, Rejection
 from sensors.measurements import REJECTED
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
-from streams.influx import InfluxWriter
 from streams.kafka_clients import aiokafka_options
 from streams.metrics import PipelineCounters, consumer_lag
 from streams.pipeline.alarm import AlarmStep
 from streams.pipeline.batch import Event, Outputs
 from streams.pipeline.clean import CleanStep
 from streams.pipeline.score import ScoreStep
-from streams.pipeline.sink import write_points
+from streams.pipeline.sink import PointWriter, write_points
 from streams.pipeline.state import SensorStates
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS_PER_BATCH = 300
 """Most detectors checkpointed between two batches (a few milliseconds of pickling)."""
+
+STALL_SECONDS = 60.0
+"""A batch still in hand after this long is logged, once, with the stack of each of the worker's
+tasks: a stalled worker says where it waits (an outage it waits out shows there too)."""
 
 PASS_STAGE = "pass"
 """The stage of the dead letters of a batch the pass itself failed on (a bug: ``internal_error``)."""
@@ -62,7 +67,7 @@ class OnePass:
         registry: SiteRegistry,
         counters: PipelineCounters,
         publisher: Publisher,
-        writer: InfluxWriter,
+        writer: PointWriter,
     ) -> None:
         self.settings = settings
         self.names = names = TopicNames.of(settings)
@@ -109,22 +114,28 @@ class OnePass:
         self.counters.readings += len(readings)
 
     async def send(self, out: Outputs) -> None:
-        """Send a batch's records, changelog and points together; then its dead letters (which
-        include the events whose points InfluxDB refused)."""
+        """Send a batch's records and points together, then its dead letters (which include the
+        events whose points InfluxDB refused), and only then the changelog of the sensors' state
+        they came from.
+
+        The order is what makes a worker's death harmless: before the changelog is stored, the
+        state a successor restores is the one the batch started from, so the batch taken again
+        makes every output again (an alarm event, a dead letter); once it is stored, every
+        output already was. The other way round, a successor would find the batch's readings
+        already seen, make nothing of them, and the outputs not stored yet would be lost.
+        """
         started = time.process_time()
         publish = self.publisher.publish
         written, _ = await asyncio.gather(
             write_points(self.writer, out.points, out),
-            asyncio.gather(
-                self.publisher.publish_to_partitions(self.names.state, out.changelog),
-                *(publish(topic, records) for topic, records in out.records.items() if records),
-            ),
+            asyncio.gather(*(publish(topic, records) for topic, records in out.records.items() if records)),
         )
         for stage, n in written.items():
             self.counters.count(stage, "written", n=n)
         for _, rejection, stage, _ in out.rejected:
             self.counters.count(stage, REJECTED, rejection.reason.value)
         await publish(self.names.deadletter, out.dead_letters(datetime.now(UTC)))
+        await self.publisher.publish_to_partitions(self.names.state, out.changelog)
         self.counters.step_seconds["send"] += time.process_time() - started
 
 
@@ -206,9 +217,16 @@ class PassWorker:
     async def _take(self, fetched: dict[TopicPartition, list[Event]]) -> None:
         assert self.consumer is not None
         events = [event for records in fetched.values() for event in records]
-        await self.one_pass.process(events)
-        self.one_pass.counters.observe_latency(time.time(), [event.timestamp for event in events])
-        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        stalled = asyncio.get_running_loop().call_later(STALL_SECONDS, log_stall, len(events))
+        try:
+            await self.one_pass.process(events)
+            self.one_pass.counters.observe_latency(time.time(), [event.timestamp for event in events])
+            await self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+        finally:
+            stalled.cancel()
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self.consumer is not None
         while True:
             try:
                 await self.consumer.commit(offsets)
@@ -282,3 +300,18 @@ class PassWorker:
             return 0
         raw = [tp for tp in consumer.assignment() if tp.topic == self.one_pass.names.raw]
         return consumer_lag({tp: consumer.highwater(tp) for tp in raw}, self._committed)
+
+
+def log_stall(events: int) -> None:
+    """Log that a batch of ``events`` has stalled, with the stack of each task of the worker."""
+    stacks = []
+    for task in asyncio.all_tasks():
+        frames = io.StringIO()
+        task.print_stack(file=frames)
+        stacks.append(frames.getvalue())
+    log.warning(
+        "a batch of %d events has been in hand for %.0f s; the worker's tasks:\n%s",
+        events,
+        STALL_SECONDS,
+        "\n".join(stacks),
+    )

@@ -3,9 +3,10 @@
 Each sensor has a health state (:class:`~sensors.health.SensorState`: duplicates, lateness,
 gaps, flatlines, silence) and an alarm state (:class:`~models.alarms.SensorAlarms`). A batch
 that changed them writes one record per changed sensor to the compacted topic
-``sensors.state`` (key = sensor_id, on the partition of the events that changed it), together
-with its other outputs and before its offsets commit: a worker that takes the partition over
-restores a state that has seen at least everything committed.
+``sensors.state`` (key = sensor_id, on the partition of the events that changed it), after its
+other outputs were accepted and before its offsets commit: a worker that takes the partition
+over restores a state that has seen at least everything committed, and no more than what has
+all of its outputs stored.
 """
 
 from __future__ import annotations
