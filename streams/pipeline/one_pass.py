@@ -50,6 +50,12 @@ log = logging.getLogger(__name__)
 CHECKPOINTS_PER_BATCH = 300
 """Most detectors checkpointed between two batches (a few milliseconds of pickling)."""
 
+MAX_BATCH_SECONDS = 60.0
+"""A worker that holds a batch longer leaves the group (its consumer's poll interval), and its
+partitions go to the others: one whose Kafka sends stall (README, "Guarantees") is out of the
+way in a minute rather than Kafka's default five. A longer InfluxDB outage makes the workers
+leave and join again as their batches end: their commits are refused, the batches taken again."""
+
 STALL_SECONDS = 60.0
 """A batch still in hand after this long is logged, once, with the stack of each of the worker's
 tasks: a stalled worker says where it waits (an outage it waits out shows there too)."""
@@ -167,7 +173,8 @@ class PassWorker:
 
     def _consumer_for(self) -> AIOKafkaConsumer:
         """The group's consumer: offsets committed by the pass only, partition *p* of every topic
-        to the same member (range assignment), fetches large enough to fill a batch at once."""
+        to the same member (range assignment), fetches large enough to fill a batch at once, out
+        of the group when a batch takes over ``MAX_BATCH_SECONDS``."""
         return AIOKafkaConsumer(
             **aiokafka_options(self.settings),
             group_id=self.settings.app_id,
@@ -176,6 +183,7 @@ class PassWorker:
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=int(self.settings.batch_seconds * 1000),
+            max_poll_interval_ms=int(MAX_BATCH_SECONDS * 1000),
         )
 
     async def finish(self) -> None:
