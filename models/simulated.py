@@ -24,7 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from models.alarms import AlarmChange, AlarmRules, SensorAlarms
 from models.detector import SensorDetector
+from models.episodes import EpisodeTable, Raised, Watch, judge_episodes
+from models.scoring import score_reading
 from sensors.anomalies import AnomalyType, Label
 from sensors.catalog import KINDS
 from sensors.reading import Reading
@@ -168,3 +171,53 @@ def evaluate_city(name: str, detector_of: Callable[[str], SensorDetector], strea
             )
         )
     return CityResult(name, readings, seconds, tuple(types), false_alerts, sum(true_alerts.values()))
+
+
+def judge_city_alarms(
+    detector_of: Callable[[str], SensorDetector],
+    stream: CityStream,
+    registry: SiteRegistry,
+    rules: AlarmRules | None = None,
+) -> EpisodeTable:
+    """Score the stream as the pipeline does (a fresh ``detector_of(kind)`` per sensor, each
+    scored reading into the sensor's alarm state under ``rules``) and judge the alarms raised
+    against the labels, per type (:func:`models.episodes.judge_episodes`).
+
+    >>> from models.registry import detector_for
+    >>> stream = simulate_city(sites=3, days=0.5, seed=2, anomaly_rate=0.5)
+    >>> table = judge_city_alarms(detector_for, stream, SiteRegistry.generate(count=3, seed=2))
+    >>> 0 < table.episodes < len(stream.labels), table.sensor_hours > 0
+    (True, True)
+    """
+    raised: list[Raised] = []
+    watched: dict[str, Watch] = {}
+    for sensor_id, series in stream.readings.items():
+        found = registry.sensor(sensor_id)
+        if found is None or not series:
+            continue
+        site, sensor = found
+        detector = detector_of(sensor.kind)
+        alarms = SensorAlarms(sensor_id, rules or AlarmRules())
+        warm_from = None
+        for seq, (value, at) in enumerate(series, start=1):
+            reading = Reading.model_construct(
+                sensor_id=sensor_id,
+                site_id=site.site_id,
+                kind=sensor.kind,
+                value=value,
+                unit=sensor.unit,
+                observed_at=at,
+                seq=seq,
+                quality=(),
+            )
+            scored = score_reading(detector, reading)
+            if warm_from is None and not scored.warming_up:
+                warm_from = at
+            raised += [
+                Raised(sensor_id, alarm.opened_at)
+                for alarm in alarms.observe(scored, site)
+                if alarm.change is AlarmChange.OPENED
+            ]
+        if warm_from is not None:
+            watched[sensor_id] = Watch(warm_from, series[-1][1])
+    return judge_episodes(stream.labels, raised, watched)

@@ -21,10 +21,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from models.benchmark import Series, load_corpus, write_series
+from models.episodes import table_rows
 from models.evaluation import DetectorResult, evaluate_detector
 from models.nab import PROFILES, STANDARD, probation_length
 from models.registry import DEFAULT_DETECTOR, DETECTORS, detector_for
-from models.simulated import CityResult, evaluate_city, simulate_city
+from models.simulated import CityResult, evaluate_city, judge_city_alarms, simulate_city
+from sensors.sites import SiteRegistry
 
 MISSED_BELOW = 0.25
 """An anomaly type whose recall is below this is one the detector cannot catch."""
@@ -301,8 +303,13 @@ def evaluate(
             "",
             f"Cannot catch (recall < {MISSED_BELOW}): {', '.join(missed) or 'none'}.",
         ]
+        episodes = judge_city_alarms(detector_for, stream, SiteRegistry.generate(count=sites, seed=seed))
+        episode_header, episode_table = table_rows(episodes)
+        console.print(_table(episodes.title, episode_header, episode_table))
+        report += ["", episodes.title + ".", "", markdown(episode_header, episode_table)]
         if out is not None:
             _write_csv(out / "simulated.csv", header, table)
+            _write_csv(out / "simulated_alarms.csv", episode_header, episode_table)
     if out is not None:
         (out / "evaluation.md").write_text("\n".join(report) + "\n")
         console.print(f"tables{' and plots' if plots and data else ''} written to {out}")
