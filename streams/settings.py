@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     kafka_request_timeout_seconds: float = Field(
         1200.0, gt=0, description="How long a send is retried (e.g. across a broker restart)."
     )
+    kafka_send_stall_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker waits for Kafka to acknowledge a send before it sends it again"
+        " through a new producer.",
+    )
     replication_factor: int = Field(1, ge=1)
 
     # InfluxDB 1.8 (written through its /api/v2/write, read through InfluxQL /query)

@@ -76,6 +76,7 @@ class OnePass:
         writer: PointWriter,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.names = names = TopicNames.of(settings)
         self.counters = counters
         self.publisher = publisher
@@ -202,7 +203,7 @@ class PassWorker:
         names = self.one_pass.names
         # Topics created by a broker on first use would have its default partition count, and
         # the pass needs every topic it consumes and changelogs to have the same.
-        await ensure_topics(self.settings)
+        await ensure_topics(self.settings, owners=(site.owner_id for site in self.one_pass.registry.sites))
         consumer = self.consumer = self._consumer_for()
         await consumer.start()
         try:
