@@ -130,6 +130,9 @@ def run(
             )
         )
     console.print(summary.table())
+    episodes = summary.episode_table()
+    if episodes is not None:
+        console.print(episodes)
     # Each valid reading produced must be one point: intermediate topics are at-least-once (a
     # batch replayed after a rebalance is cleaned and scored twice) but points overwrite themselves.
     if not summary.drained or summary.in_influx != summary.produced - summary.malformed_sent:

@@ -18,12 +18,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from models.alarms import Alarm
+from models.episodes import EpisodeTable, Watch, judge_episodes, raised_alarms, table_rows
+from sensors import measurements
+from sensors.anomalies import Label
 from sensors.cleaning import DeadLetter
 from sensors.health import HealthEvent, Problem
 from sensors.simulator import CitySimulator
 from streams.city import load_city
 from streams.feed import FeedStats, feed_city, plan_feed
-from streams.influx import count_points
+from streams.influx import count_points, influxql
 from streams.settings import Settings
 from streams.topics import (
     TopicNames,
@@ -63,6 +67,8 @@ class Summary:
     latency: list[float] | None = None
     """p50 and p99 (seconds) from a reading's production into Kafka to its point written, from
     the workers' histograms (``None``: not measured)."""
+    episodes: EpisodeTable | None = None
+    """The injected episodes (the ``labels`` topic) joined with the alarms raised (``alerts``)."""
 
     @property
     def events_per_second(self) -> float:
@@ -95,6 +101,17 @@ class Summary:
         table.add_row("drained", "yes" if self.drained else "NO: the worker had not caught up")
         return table
 
+    def episode_table(self) -> Table | None:
+        """Per injected anomaly type: episodes after warm-up, caught by an alarm, median delay;
+        and the false alarms (``None`` before the run's alarms were judged)."""
+        if self.episodes is None:
+            return None
+        header, rows = table_rows(self.episodes)
+        table = Table(*header, title=self.episodes.title)
+        for row in rows:
+            table.add_row(*row)
+        return table
+
 
 async def _latency(ports: list[int]) -> list[float] | None:
     """p50 and p99 of the latency the workers serving their metrics on ``ports`` measured (None
@@ -119,6 +136,37 @@ async def _health_episodes(settings: Settings, since: dict[TopicPartition, int])
         for v in await read_values(settings, settings.topic("quality"), since)
     ]
     return Counter(e.problem.value for e in events if e.status == "open" or e.problem is Problem.GAP)
+
+
+async def _watched(settings: Settings, since: str) -> dict[str, Watch]:
+    """Each sensor's span of event time after its detector's warm-up, from the reading points
+    written since ``since`` (an InfluxQL time condition): its first point not warming up to its
+    last point."""
+
+    async def times(select: str, where: str) -> dict[str, datetime]:
+        series = await influxql(
+            settings,
+            f'SELECT {select}("seq") FROM "{measurements.READING}" WHERE {where} GROUP BY "sensor_id"',
+        )
+        return {s["tags"]["sensor_id"]: datetime.fromtimestamp(s["values"][0][0] / 1e9, UTC) for s in series}
+
+    warm = await times("first", f"{since} AND warming_up = false")
+    last = await times("last", since)
+    return {sensor_id: Watch(at, last[sensor_id]) for sensor_id, at in warm.items() if sensor_id in last}
+
+
+async def _episodes(
+    settings: Settings, names: TopicNames, offsets: dict[TopicPartition, int], since: str
+) -> EpisodeTable:
+    """The labels and alarm events published after ``offsets``, judged over the sensors' spans
+    after their warm-up (points since ``since``)."""
+    labels = [
+        Label.model_validate_json(value) for value in await read_values(settings, names.labels, offsets)
+    ]
+    alarms = [
+        Alarm.model_validate_json(value) for value in await read_values(settings, names.alerts, offsets)
+    ]
+    return judge_episodes(labels, raised_alarms(alarms), await _watched(settings, since))
 
 
 def for_one_run(settings: Settings, started: datetime) -> Settings:
@@ -190,6 +238,7 @@ async def run_city(
     before = await record_counts(settings, names.all())
     deadletter_before = await end_offsets(settings, (names.deadletter,))
     quality_before = await end_offsets(settings, (names.quality,))
+    judged_before = await end_offsets(settings, (names.labels, names.alerts))
     # Event time runs faster than the clock and ends now, so the run's readings are stamped in the
     # recent past, where earlier runs' points may lie: count this run's as the growth there.
     simulator = CitySimulator(registry, seed=seed, anomaly_rate=anomaly_rate)
@@ -262,6 +311,7 @@ async def run_city(
     summary.health_episodes = await _health_episodes(settings, quality_before)
     summary.in_influx = await count_points(settings, since) - points_before
     summary.anomalous = await count_points(settings, f"{since} AND anomalous = true") - anomalous_before
+    summary.episodes = await _episodes(settings, names, judged_before, since)
     return summary
 
 

@@ -292,20 +292,25 @@ def test_rate_zero_injects_nothing(counterfactual: Run) -> None:
     assert counterfactual.labels == []
 
 
-def test_the_default_rate_gives_a_handful_a_minute_of_openlab_run() -> None:
+def test_the_default_rate_gives_every_type_enough_episodes_in_openlab_run() -> None:
     city = SiteRegistry.generate()
     simulator = CitySimulator(city)
     sensors = sum(1 for _ in city.sensors())
-    speed = 2000 / simulator.readings_per_second  # openlab run's default rate
-    per_minute = DEFAULT_ANOMALY_RATE * sensors * speed / 60
-    assert 3 < per_minute < 8
-    # And so it goes: two event hours of the whole city, about 12,500 sensor-hours.
-    anomalies = 0
-    for minute in range(0, 121, 10):
-        labels = (simulator.tick(START + timedelta(minutes=minute)), simulator.take_labels())[1]
-        anomalies += len({(label.site_id, label.start, label.anomaly) for label in labels})
-    expected = DEFAULT_ANOMALY_RATE * sensors * 2
+    hours = 150 * sensors / simulator.readings_per_second / 3600  # openlab run's default feed
+    labels: list[Label] = []
+    for minutes in range(10, math.ceil(hours * 60) + 1, 10):
+        simulator.tick(START + timedelta(minutes=minutes))
+        labels += simulator.take_labels()
+    anomalies = len({(label.site_id, label.start, label.anomaly) for label in labels})
+    expected = DEFAULT_ANOMALY_RATE * sensors * hours
     assert expected / 2 < anomalies < expected * 2
+    # After each sensor's warm-up of 60 readings, every type has enough episodes to judge.
+    judged = Counter(
+        label.anomaly
+        for label in labels
+        if label.start >= START + timedelta(seconds=60 * KINDS[label.kind].interval_seconds)
+    )
+    assert min(judged[anomaly] for anomaly in AnomalyType) >= 20, judged
 
 
 class RecordingPublisher:
