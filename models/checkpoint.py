@@ -12,11 +12,11 @@ exception: the sensor then starts a fresh detector.
 >>> _ = detector.observe(14.0, datetime(2026, 11, 30, tzinfo=UTC))
 >>> data = dump_detector(detector)
 >>> data[:40]
-b'openlab-detector 1 seasonal_likelihood@4'
->>> restored = load_detector(data, expected="seasonal_likelihood@4")
+b'openlab-detector 1 seasonal_likelihood@5'
+>>> restored = load_detector(data, expected="seasonal_likelihood@5")
 >>> restored.n_seen, restored.model.level.mean
 (1, 14.0)
->>> load_detector(data, expected="seasonal_likelihood@2") is None, load_detector(b"junk") is None
+>>> load_detector(data, expected="seasonal_likelihood@4") is None, load_detector(b"junk") is None
 (True, True)
 """
 
@@ -47,6 +47,9 @@ _ALLOWED_GLOBALS = frozenset(
         ("builtins", "int"),
         ("copyreg", "_reconstructor"),
         ("builtins", "object"),
+        ("datetime", "datetime"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
         ("functools", "partial"),
         ("random", "Random"),
     }

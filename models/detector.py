@@ -5,6 +5,12 @@ learnt before it, explains the verdict (raw score, probability, threshold, the r
 expected, the detector's name and version), and only then learns the value. While warming up (its
 first ``warmup`` values) it learns but never alerts.
 
+The model is a River anomaly detector (:class:`river.base.AnomalyDetector`): it learns and scores
+dicts of :func:`features` (the value, and the moment it was observed at, for the models that know
+the time of day), so River's preprocessing and pipelines compose with it. Beside the model, the
+detector keeps what :mod:`models.inspection` shows of it: River's ADWIN on the values (drift of
+the inputs), its recent probabilities and its latest verdict; all of it is checkpointed with it.
+
 >>> from datetime import UTC, datetime, timedelta
 >>> from models.likelihood import AnomalyLikelihood
 >>> from models.seasonal_zscore import SeasonalZScore
@@ -18,24 +24,52 @@ first ``warmup`` values) it learns but never alerts.
 (True, True, True)
 >>> spike.detector
 'example@1'
+>>> len(detector.recent), detector.last is spike, detector.last_at == start + timedelta(minutes=100)
+(101, True, True)
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from river import drift
+from river.base.typing import FeatureName
+
+Features = dict[FeatureName, Any]
+"""What a model learns and scores: River's dict of features."""
+
+VALUE = "value"
+"""The feature holding the sensor's value."""
+AT = "at"
+"""The feature holding the moment the value was observed at (a timezone-aware ``datetime``)."""
+
+RECENT = 120
+"""How many of the latest probabilities a detector keeps for its score distribution (two hours of a
+kind reporting every minute; a checkpoint grows by about 9 bytes each)."""
+
+
+def features(value: float, at: datetime) -> Features:
+    """The features of ``value`` observed at ``at``.
+
+    >>> from datetime import UTC
+    >>> features(3.5, datetime(2026, 11, 30, tzinfo=UTC))
+    {'value': 3.5, 'at': datetime.datetime(2026, 11, 30, 0, 0, tzinfo=datetime.timezone.utc)}
+    """
+    return {VALUE: value, AT: at}
 
 
 class Model(Protocol):
-    """An online anomaly model: a raw score for a value at a moment, learnt one value at a time."""
+    """An online anomaly model (a :class:`river.base.AnomalyDetector`) that also says what it expects."""
 
-    def score_one(self, value: float, at: datetime) -> float: ...
+    def score_one(self, x: Features) -> float: ...
 
-    def learn_one(self, value: float, at: datetime) -> None: ...
+    def learn_one(self, x: Features) -> None: ...
 
-    def expected(self, at: datetime, width: float) -> tuple[float, float]:
-        """The values the model would score at most ``width`` at ``at``."""
+    def expected(self, x: Features, width: float) -> tuple[float, float]:
+        """The values the model would score at most ``width`` at the moment of ``x``."""
         ...
 
 
@@ -86,6 +120,15 @@ class SensorDetector:
         self.width = width
         """How many model units (standard deviations for the z-scores) the expected range spans."""
         self.n_seen = 0
+        self.drift = drift.ADWIN()  # type: ignore[no-untyped-call]
+        """River's ADWIN on the values: the mean of its window, and whether (and when) it moved."""
+        self.drifts = 0
+        """How many times ADWIN found the values' mean had moved (it starts a new window each time)."""
+        self.drifted_at: datetime | None = None
+        self.recent: deque[float] = deque(maxlen=RECENT)
+        """The latest probabilities, oldest first."""
+        self.last: Verdict | None = None
+        self.last_at: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -94,10 +137,11 @@ class SensorDetector:
     def observe(self, value: float, at: datetime) -> Verdict:
         """Judge ``value`` observed at ``at`` against what was learnt so far, then learn it."""
         model, calibration = self.model, self.calibration
-        raw = model.score_one(value, at)
+        x: Features = {VALUE: value, AT: at}
+        raw = model.score_one(x)
         probability = calibration.score_one(raw)
         warming_up = self.n_seen < self.warmup
-        low, high = model.expected(at, self.width)
+        low, high = model.expected(x, self.width)
         verdict = Verdict(
             score=raw,
             probability=probability,
@@ -108,7 +152,15 @@ class SensorDetector:
             expected_high=high,
             detector=self.label,
         )
-        model.learn_one(value, at)
+        model.learn_one(x)
         calibration.learn_one(raw)
         self.n_seen += 1
+        adwin = self.drift
+        adwin.update(value)  # type: ignore[no-untyped-call]
+        if adwin.drift_detected:
+            self.drifts += 1
+            self.drifted_at = at
+        self.recent.append(probability)
+        self.last = verdict
+        self.last_at = at
         return verdict

@@ -12,7 +12,7 @@ hour of the day (and of the weekend) the first time round.
 
 >>> detector = detector_for("traffic_flow")
 >>> detector.label, detector.warmup, detector.threshold, detector.model.profile.weekends
-('seasonal_likelihood@4', 60, 0.9999, True)
+('seasonal_likelihood@5', 60, 0.9999, True)
 >>> detector_for("temperature").model.profile.weekends, detector_for("temperature").warmup
 (False, 60)
 >>> sorted(DETECTORS)
@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from river import anomaly
+
 from models.detector import SensorDetector
-from models.halfspace import ScaledHalfSpaceTrees
 from models.likelihood import AnomalyLikelihood
+from models.river_detectors import RIVER_DETECTORS, RiverModel
 from models.seasonal import DailyProfile
 from models.seasonal_zscore import SeasonalZScore
 from models.tail import GaussianTail
@@ -117,7 +119,7 @@ def seasonal_likelihood(
     )
     return SensorDetector(
         "seasonal_likelihood",
-        4,
+        5,
         model,
         AnomalyLikelihood(
             window=5,
@@ -134,7 +136,7 @@ def seasonal_zscore() -> SensorDetector:
     """The same model without the likelihood: its z-score read as a Gaussian tail."""
     model = SeasonalZScore(fading_factor=0.01, profile=DailyProfile(buckets=24, fading_factor=0.1))
     return SensorDetector(
-        "seasonal_zscore", 2, model, GaussianTail(), threshold=0.99999, warmup=GENERIC_WARMUP
+        "seasonal_zscore", 3, model, GaussianTail(), threshold=0.99999, warmup=GENERIC_WARMUP
     )
 
 
@@ -142,7 +144,7 @@ def gaussian_zscore() -> SensorDetector:
     """Baseline: a fading z-score of the value alone, read as a Gaussian tail."""
     return SensorDetector(
         "gaussian_zscore",
-        2,
+        3,
         SeasonalZScore(fading_factor=0.01),
         GaussianTail(),
         threshold=0.99999,
@@ -151,9 +153,15 @@ def gaussian_zscore() -> SensorDetector:
 
 
 def half_space_trees() -> SensorDetector:
-    """Baseline: River's Half-Space Trees with their defaults on the min-max scaled value."""
+    """Baseline: River's Half-Space Trees with their defaults on the min-max scaled value, their score
+    (the share of its mass a value's region lacks, in [0, 1]) taken as the probability."""
     return SensorDetector(
-        "half_space_trees", 1, ScaledHalfSpaceTrees(), Unchanged(), threshold=0.9, warmup=GENERIC_WARMUP
+        "half_space_trees",
+        2,
+        RiverModel(anomaly.HalfSpaceTrees(seed=0)),
+        Unchanged(),
+        threshold=0.9,
+        warmup=GENERIC_WARMUP,
     )
 
 
@@ -166,6 +174,14 @@ DETECTORS: dict[str, Callable[[], SensorDetector]] = {
     "half_space_trees": half_space_trees,
 }
 """Detectors for sensors of unknown kind and cadence (benchmark files), by name."""
+
+NAMED_DETECTORS: dict[str, Callable[[], SensorDetector]] = {**DETECTORS, **RIVER_DETECTORS}
+"""Every detector a name can choose (``openlab evaluate --detector``, ``OPENLAB_DETECTOR``): ours, and River's
+own (:mod:`models.river_detectors`, named ``river.<class>``).
+
+>>> NAMED_DETECTORS["river.OneClassSVM"]().label
+'river.OneClassSVM@1'
+"""
 
 
 def detector_for(kind: str) -> SensorDetector:

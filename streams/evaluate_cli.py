@@ -24,7 +24,7 @@ from models.benchmark import Series, load_corpus, write_series
 from models.episodes import table_rows
 from models.evaluation import DetectorResult, evaluate_detector
 from models.nab import PROFILES, STANDARD, probation_length
-from models.registry import DEFAULT_DETECTOR, DETECTORS, detector_for
+from models.registry import DEFAULT_DETECTOR, DETECTORS, NAMED_DETECTORS, detector_for
 from models.simulated import CityResult, evaluate_city, judge_city_alarms, simulate_city
 from sensors.sites import SiteRegistry
 
@@ -213,8 +213,9 @@ def _missed(result: CityResult) -> list[str]:
     "--detector",
     "detectors",
     multiple=True,
-    type=click.Choice(sorted(DETECTORS)),
-    help=f"A detector to run (repeat to compare) [default: all, {DEFAULT_DETECTOR} first].",
+    type=click.Choice(sorted(NAMED_DETECTORS)),
+    help="A detector to run (repeat to compare): ours, or River's own as river.<class>"
+    f" [default: all of ours, {DEFAULT_DETECTOR} first].",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write tables and plots here.")
 @click.option(
@@ -263,7 +264,7 @@ def evaluate(
         done = []
         for name in names:
             console.print(f"running {name} ...")
-            done.append(evaluate_detector(name, DETECTORS[name], corpus))
+            done.append(evaluate_detector(name, NAMED_DETECTORS[name], corpus))
         header, table = totals_rows(done)
         console.print(_table(f"NAB on {data}", header, table))
         per_file_header, per_file = file_rows(done)

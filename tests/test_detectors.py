@@ -12,7 +12,7 @@ from functools import partial
 import pytest
 
 from models.checkpoint import FORMAT, checkpoint_label, dump_detector, load_detector
-from models.detector import SensorDetector
+from models.detector import SensorDetector, features
 from models.likelihood import AnomalyLikelihood
 from models.registry import DETECTORS, KIND_WARMUP, detector_for
 from models.seasonal import DailyProfile
@@ -77,7 +77,7 @@ def test_a_checkpoint_restores_a_detector_that_goes_on_exactly_alike(name: str) 
 
 def test_a_checkpoint_says_its_format_and_detector() -> None:
     data = dump_detector(detector_for("temperature"))
-    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@4\n".encode())
+    assert data.startswith(f"openlab-detector {FORMAT} seasonal_likelihood@5\n".encode())
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,8 @@ def test_a_truncated_checkpoint_gives_none() -> None:
 
 def test_a_checkpoint_of_another_detector_version_gives_none() -> None:
     data = dump_detector(detector_for("humidity"))
-    assert load_detector(data, expected="seasonal_likelihood@2") is None
-    assert load_detector(data, expected="seasonal_likelihood@4") is not None
+    assert load_detector(data, expected="seasonal_likelihood@4") is None
+    assert load_detector(data, expected="seasonal_likelihood@5") is not None
 
 
 class Boom:
@@ -144,9 +144,9 @@ def test_the_daily_profile_learns_each_hour() -> None:
 def test_the_seasonal_zscore_scores_nothing_during_its_grace() -> None:
     model = SeasonalZScore(profile=DailyProfile(), grace=5)
     for i in range(5):
-        assert model.score_one(1000.0 * i, START) == 0.0
-        model.learn_one(1.0, START + timedelta(minutes=i))
-    assert model.score_one(1000.0, START + timedelta(minutes=6)) > 100
+        assert model.score_one(features(1000.0 * i, START)) == 0.0
+        model.learn_one(features(1.0, START + timedelta(minutes=i)))
+    assert model.score_one(features(1000.0, START + timedelta(minutes=6))) > 100
 
 
 def test_the_likelihood_is_a_probability_that_rises_with_recent_scores() -> None:
@@ -230,7 +230,7 @@ def test_the_likelihood_neither_judges_nor_learns_its_grace() -> None:
 
 def test_an_unknown_kind_gets_the_generic_detector() -> None:
     detector = detector_for("not_a_kind")
-    assert detector.label == "seasonal_likelihood@4"
+    assert detector.label == "seasonal_likelihood@5"
     assert detector.warmup == 200
 
 
@@ -357,12 +357,12 @@ def test_a_value_pinned_at_an_edge_moves_the_means_not_the_spreads() -> None:
     assert pinned.std == spread and pinned.mean == pytest.approx(0.0, abs=1e-3)
     model = SeasonalZScore(profile=DailyProfile(), grace=5, floor=1.0, edges=(0.0, 100.0))
     for i in range(40):
-        model.learn_one(10.0 if i % 2 else 30.0, START + timedelta(minutes=i))
+        model.learn_one(features(10.0 if i % 2 else 30.0, START + timedelta(minutes=i)))
     before = model.level.std
     for i in range(40, 400):
-        model.learn_one(0.0, START + timedelta(minutes=i))
+        model.learn_one(features(0.0, START + timedelta(minutes=i)))
     assert model.level.std == before
-    assert model.score_one(20.0, START + timedelta(minutes=400)) < 3.0
+    assert model.score_one(features(20.0, START + timedelta(minutes=400))) < 3.0
 
 
 def solar_day(days: int, seed: int = 3) -> list[tuple[float, datetime]]:
