@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,14 +79,8 @@ class TopicNames:
         )
 
 
-async def ensure_topics(settings: Settings, owners: Iterable[str] = ()) -> list[str]:
-    """Create the pipeline's topics, and the alarm topics of ``owners``, that do not exist yet;
-    return the names created.
-
-    An owner's topic made here, before the first alarm, is not made by the broker on first use
-    in the middle of a batch: the one time a worker's sends stalled with Kafka's acknowledgements
-    never coming (README, "Guarantees"), its batch was the first to an owner's new topic.
-    """
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the pipeline's topics that do not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
@@ -100,7 +93,7 @@ async def ensure_topics(settings: Settings, owners: Iterable[str] = ()) -> list[
                 settings.replication_factor,
                 topic_configs=COMPACTED if name in (names.checkpoints, names.state) else {},
             )
-            for name in (*names.all(), *(names.owner(owner) for owner in sorted(set(owners))))
+            for name in names.all()
             if name not in existing
         ]
         if wanted:

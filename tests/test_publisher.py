@@ -1,5 +1,5 @@
 """The publisher on the real Kafka: sends a stalled producer never acknowledges go again through a
-new one, and the owners' alarm topics exist before the first alarm."""
+new one."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import asyncio
 import logging
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.kafka_clients import aiokafka_options
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics, read_values
+from streams.topics import TopicNames, read_values
 
 
 async def test_sends_a_stalled_producer_never_acknowledges_go_again_through_a_new_one(
@@ -35,20 +33,3 @@ async def test_sends_a_stalled_producer_never_acknowledges_go_again_through_a_ne
         await publisher.stop()
     assert "sending again through a new producer" in caplog.text
     assert await read_values(settings, topic) == [b"before", b"after"]
-
-
-async def test_the_owners_alarm_topics_are_made_with_the_pipelines_partition_count(
-    pipeline_settings: Settings,
-) -> None:
-    settings = pipeline_settings
-    names = TopicNames.of(settings)
-    created = await ensure_topics(settings, owners=["owner-a", "owner-b", "owner-a"])
-    assert created == [names.owner("owner-a"), names.owner("owner-b")]
-    assert await ensure_topics(settings, owners=["owner-a"]) == []
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        described = await admin.describe_topics([names.owner("owner-a"), names.owner("owner-b")])
-    finally:
-        await admin.close()
-    assert [len(topic["partitions"]) for topic in described] == [settings.partitions] * 2

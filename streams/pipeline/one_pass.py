@@ -76,7 +76,6 @@ class OnePass:
         writer: PointWriter,
     ) -> None:
         self.settings = settings
-        self.registry = registry
         self.names = names = TopicNames.of(settings)
         self.counters = counters
         self.publisher = publisher
@@ -203,7 +202,7 @@ class PassWorker:
         names = self.one_pass.names
         # Topics created by a broker on first use would have its default partition count, and
         # the pass needs every topic it consumes and changelogs to have the same.
-        await ensure_topics(self.settings, owners=(site.owner_id for site in self.one_pass.registry.sites))
+        await ensure_topics(self.settings)
         consumer = self.consumer = self._consumer_for()
         await consumer.start()
         try:
