@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench chaos clean
 
-$(BIN)/openlab: pyproject.toml constraints.txt
+$(BIN)/openlab: pyproject.toml constraints.txt examples/congestion/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' -e examples/congestion
 	touch $@
 
 run: $(BIN)/openlab

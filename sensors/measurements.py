@@ -98,3 +98,24 @@ STATUS_CODES = {
 }
 """A sensor's (and a site's) status as a number, graver is higher: anomalous readings without
 an alarm yet, then an active alarm by its severity."""
+
+
+AGENT_PREFIX = "agent_"
+"""A stream agent's points go to a measurement of its own: this prefix and its name."""
+
+
+def agent_measurement(name: str) -> str:
+    """The measurement of the stream agent ``name``.
+
+    >>> agent_measurement("congestion")
+    'agent_congestion'
+    """
+    return f"{AGENT_PREFIX}{name}"
+
+
+CONGESTION = agent_measurement("congestion")
+"""The example agent's (``examples/congestion``): one point per road intersection and minute of
+event time in which both its flow and its speed sensors reported, at the minute's start."""
+
+CONGESTION_TAGS = ("site_id", "district", "programme", "owner_id")
+CONGESTION_FIELDS = ("flow", "speed", "free_speed", "index", "congested")

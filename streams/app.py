@@ -7,6 +7,9 @@ all of a reading's own logic, and a batch consumer pays the same per batch. Faus
 process (signals, logging, the service's start and stop), the timer that writes the counters to
 InfluxDB, and the web server of ``/metrics``; its own consumer is not started, so the worker is
 one member of the group, not two.
+
+Beside the pass (or without it, ``OPENLAB_PIPELINE=false``), the worker runs the stream agents
+``OPENLAB_AGENTS`` names (:mod:`streams.agents`), each a service with consumers of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from faust.app.base import BootStrategy
 from mode import Service
 
 from sensors.sites import SiteRegistry
+from streams.agents.plugins import load_agents
+from streams.agents.service import AgentService
 from streams.influx import InfluxWriter, Refused
 from streams.kafka_clients import SASL_MECHANISM, pipeline_login
 from streams.metrics import PipelineCounters
@@ -99,7 +104,10 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     publisher = Publisher(settings)
     worker = PassWorker(settings, OnePass(settings, registry, counters, publisher, writer))
     # Faust starts a service instance as it does a class (faust.App._prepare_subservice).
-    app.service(PassService(worker, (writer, metrics_writer)))  # type: ignore[arg-type]
+    if settings.pipeline:
+        app.service(PassService(worker, (writer, metrics_writer)))  # type: ignore[arg-type]
+    for agent in load_agents(settings.agents):
+        app.service(AgentService(settings, agent, registry, counters))  # type: ignore[arg-type]
 
     def take_stock() -> None:
         counters.lag = worker.lag()

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
 from streams import stack
+from streams.agents_cli import agents
 from streams.alerts_cli import alerts
 from streams.dashboards_cli import dashboards
 from streams.devices_cli import devices
@@ -264,11 +265,23 @@ def simulate(
 
 @main.command()
 @click.option("--loglevel", default="info", show_default=True)
-def worker(loglevel: str) -> None:
+@click.option(
+    "--agents",
+    help="Stream agents to run beside the pass, comma-separated: names of `openlab agents list`,"
+    " module:attribute, or all [default: OPENLAB_AGENTS].",
+)
+@click.option(
+    "--pipeline/--no-pipeline", default=None, help="Run the pass on readings.raw [default: OPENLAB_PIPELINE]."
+)
+def worker(loglevel: str, agents: str | None, pipeline: bool | None) -> None:
     """Run a Faust worker in the foreground (Ctrl-C stops it)."""
     from streams.worker import run_worker
 
-    run_worker(Settings(), loglevel=loglevel)
+    settings = Settings()
+    chosen = {"agents": agents, "pipeline": pipeline}
+    run_worker(
+        settings.model_copy(update={k: v for k, v in chosen.items() if v is not None}), loglevel=loglevel
+    )
 
 
 @main.group(name="stack")
@@ -332,5 +345,16 @@ def credentials(env_file: Path | None) -> None:
     )
 
 
-for command in (sites, replay, ingest, mqtt_gateway_command, devices, evaluate, owners, alerts, dashboards):
+for command in (
+    sites,
+    replay,
+    ingest,
+    mqtt_gateway_command,
+    devices,
+    evaluate,
+    owners,
+    alerts,
+    dashboards,
+    agents,
+):
     main.add_command(command)

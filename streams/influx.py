@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -142,6 +142,31 @@ def health_line(event: HealthEvent, site: Site | None) -> str:
         f"kind={_tag(event.kind)},district={_tag(district)},problem={event.problem.value} "
         f"{','.join(fields)} {nanos}"
     )
+
+
+def point_line(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, float | int | bool | str], at: datetime
+) -> str:
+    """A line-protocol point of any measurement (a stream agent's): tags sorted, fields typed.
+
+    >>> from datetime import UTC
+    >>> print(point_line("agent_x", {"site_id": "GJ 1"}, {"n": 2, "ok": True, "f": 0.5, "s": 'a"b'},
+    ...                  datetime(2026, 11, 30, tzinfo=UTC)))
+    agent_x,site_id=GJ\\ 1 n=2i,ok=true,f=0.5,s="a\\"b" 1795996800000000000
+    """
+    values = ",".join(f"{_tag(name)}={_field(value)}" for name, value in fields.items())
+    keys = "".join(f",{_tag(name)}={_tag(value)}" for name, value in sorted(tags.items()) if value)
+    return f"{_tag(measurement)}{keys} {values} {_nanos(at)}"
+
+
+def _field(value: float | int | bool | str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return _string_field(value)
 
 
 def alarm_line(alarm: Alarm) -> str:

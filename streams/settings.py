@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     # Faust worker
     app_id: str = "openlab"
     worker_web_port: int = 6066
+    agents: str = Field(
+        "",
+        description="Stream agents the worker runs beside the pass, comma-separated: installed agents'"
+        " names (`openlab agents list`), module:attribute, or all.",
+    )
+    pipeline: bool = Field(True, description="Whether the worker runs the pass; off: its agents only.")
     batch_size: int = Field(2000, ge=1, description="Most events the pass takes at once.")
     batch_seconds: float = Field(
         0.2, gt=0, description="Longest the pass waits for events when none are waiting."

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from pathlib import Path
@@ -30,11 +28,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from streams import stack
 from streams.devices import gateway_password
 from streams.http_ingest import build_app
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.testing import isolated as isolated
 from streams.worker import start_worker, stop_worker, worker_environment
 from tests.logins import DeviceLogin, device_login, gateway_login, mqtt_client
 
@@ -92,50 +89,9 @@ def failed_report(request: pytest.FixtureRequest) -> pytest.TestReport | None:
 
 
 @pytest.fixture(scope="session")
-def stack_settings() -> Iterator[Settings]:
-    """The local stack on the configured ports.
-
-    A stack already running there (all of its services) is used as it is. Otherwise the session
-    starts one of its own, empty, in a directory of its own (``tests-<ports>`` under
-    ``OPENLAB_HOME``), and stops and wipes it afterwards (its logs are kept until the next
-    session): every test makes topics and a database of its own, and a broker that kept them all
-    from run to run (tens of thousands of partitions) took minutes to start and slowed every
-    request; nor does the suite touch the data ``openlab run`` left in its stack.
-    """
-    settings = Settings()
-    if all(service.running for service in stack.status(settings).values()):
-        yield settings
-        return
-    own = settings.model_copy(
-        update={"stack_dir": settings.home / f"tests-{settings.kafka_port}-{settings.influx_port}"}
-    )
-    stack.down(own)  # what an interrupted session left running
-    shutil.rmtree(own.run_dir, ignore_errors=True)  # and its data and logs
-    stack.up(own)
-    try:
-        yield own
-    finally:
-        stack.down(own, wipe=True)  # the logs stay until the next session, for a post-mortem
-
-
-def isolated(stack_settings: Settings, **changes: Any) -> Settings:
-    """Settings of a pipeline nobody else uses: own topics (created), consumer group and database
-    (created), a city of 40 sites on 4 partitions, and any ``changes``."""
-    run = f"t{uuid.uuid4().hex[:10]}"
-    settings = stack_settings.model_copy(
-        update={
-            "topic_prefix": f"{run}.",
-            "app_id": f"openlab-{run}",
-            "influx_database": run,
-            "worker_web_port": 0,
-            "sites": 40,
-            "partitions": 4,
-            **changes,
-        }
-    )
-    asyncio.run(ensure_topics(settings))
-    stack.create_database(settings)
-    return settings
+def stack_settings(openlab_stack: Settings) -> Settings:
+    """The local stack on the configured ports (see :func:`streams.testing.local_stack`)."""
+    return openlab_stack
 
 
 @pytest.fixture

@@ -65,9 +65,15 @@ class AlarmStep:
             out.points.append(Points(event, OPERATOR_STAGE, event.value or b"", [self._publish(alarm, out)]))
 
     def _publish(self, alarm: Alarm, out: Outputs) -> str:
-        """Put ``alarm`` on ``alerts`` and its owner's topic; return its point."""
-        record = (alarm.site_id.encode(), alarm.model_dump_json().encode())
-        out.records[self.names.alerts].append(record)
-        out.records[self.names.owner(alarm.owner_id)].append(record)
-        self.counters.count(ALARM_STAGE, alarm.change.value, alarm.severity.value)
-        return alarm_line(alarm)
+        return publish_alarm(alarm, out, self.names, self.counters, ALARM_STAGE)
+
+
+def publish_alarm(
+    alarm: Alarm, out: Outputs, names: TopicNames, counters: PipelineCounters, stage: str
+) -> str:
+    """Put ``alarm`` on ``alerts`` and its owner's topic, counted as ``stage``'s; return its point."""
+    record = (alarm.site_id.encode(), alarm.model_dump_json().encode())
+    out.records[names.alerts].append(record)
+    out.records[names.owner(alarm.owner_id)].append(record)
+    counters.count(stage, alarm.change.value, alarm.severity.value)
+    return alarm_line(alarm)

@@ -4,13 +4,18 @@ step that made the points, with InfluxDB's answer; the other points are written 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sensors.cleaning import Reason, Rejection
+from sensors.measurements import REJECTED
 from streams.influx import Refused
+from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Outputs, Points
+from streams.publisher import Publisher
 
 
 class PointWriter(Protocol):
@@ -35,3 +40,35 @@ async def write_points(writer: PointWriter, points: Sequence[Points], out: Outpu
                 out.reject(item.event, refused, item.stage, item.original)
                 written[item.stage] -= 1
     return written
+
+
+async def send_outputs(
+    publisher: Publisher,
+    writer: PointWriter,
+    counters: PipelineCounters,
+    out: Outputs,
+    topics: tuple[str, str],
+) -> None:
+    """Send a batch's records and points together, then its dead letters (which include the
+    events whose points InfluxDB refused), and only then the changelog of the state they came
+    from; ``topics``: the dead letters' and the changelog's. Returns once Kafka and InfluxDB
+    accepted all of it: the batch's offsets may then be committed.
+
+    The order is what makes a worker's death harmless: before the changelog is stored, the
+    state a successor restores is the one the batch started from, so the batch taken again
+    makes every output again (an alarm event, a dead letter); once it is stored, every output
+    already was. The other way round, a successor would find the batch's readings already seen,
+    make nothing of them, and the outputs not stored yet would be lost.
+    """
+    deadletter, changelog = topics
+    publish = publisher.publish
+    written, _ = await asyncio.gather(
+        write_points(writer, out.points, out),
+        asyncio.gather(*(publish(topic, records) for topic, records in out.records.items() if records)),
+    )
+    for stage, n in written.items():
+        counters.count(stage, "written", n=n)
+    for _, rejection, stage, _ in out.rejected:
+        counters.count(stage, REJECTED, rejection.reason.value)
+    await publish(deadletter, out.dead_letters(datetime.now(UTC)))
+    await publisher.publish_to_partitions(changelog, out.changelog)

@@ -1,0 +1,1 @@
+"""The openlab stream agent ``congestion``: road intersections whose traffic crawls while it flows."""

@@ -1,0 +1,375 @@
+"""Running an agent: its batches through its handler (:class:`AgentRunner`), and its own consumer
+(:class:`AgentWorker`), beside the pass and never in its way.
+
+An agent consumes its inputs in the consumer group ``<app_id>-agent-<name>``, batch by batch, with
+the pass's discipline: a batch's events, points, alarm events and dead letters are sent first,
+the changelog of the state it changed once they were all accepted, its offsets committed last.
+A handler that raises has its batch dead-lettered (stage: the agent's name, reason
+``internal_error``) and nothing else of it sent; the agent goes on with the next batch, and the
+pass, on its own consumer, never notices.
+
+An agent keyed by site (``keyed_by="site"``) runs as two consumers: the first puts the readings
+of the agent's kinds on ``agents.<name>.by-site`` keyed by site, the second takes them there, so
+that every reading of one site reaches the one worker that holds the site's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from pydantic import BaseModel
+
+from models.scoring import ScoredReading
+from sensors.cleaning import Reason, Rejection, parse
+from sensors.sites import Site, SiteRegistry
+from streams.agents.api import SCORED, Agent, AgentEvent, Batch, SiteReading, StateView
+from streams.agents.state import StateTable
+from streams.kafka_clients import aiokafka_options
+from streams.metrics import PipelineCounters
+from streams.pipeline.alarm import publish_alarm
+from streams.pipeline.batch import Event, Outputs, Points
+from streams.pipeline.sink import PointWriter, send_outputs
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.topics import COMPACTED, TopicNames, _wait_for_leaders, ensure_topics
+
+log = logging.getLogger(__name__)
+
+TAKEN, EMITTED, POINTS, FAILED = "taken", "emitted", "points", "failed"
+"""The outcomes counted under an agent's name on ``/metrics``: events taken, events emitted,
+points made, batches its handler failed on."""
+
+
+class Runner(Protocol):
+    """The batches of one consumer: made into outputs, then sent."""
+
+    group: str
+    inputs: tuple[str, ...]
+    changelog: str
+
+    def steps(self, events: Sequence[Event]) -> Outputs: ...
+    async def send(self, out: Outputs) -> None: ...
+    def forget(self, partitions: set[int]) -> None: ...
+    async def restore(self, partitions: set[int]) -> int: ...
+
+
+class AgentRunner:
+    """An agent's handler over its batches, with its state, in one worker."""
+
+    def __init__(
+        self,
+        agent: Agent[Any],
+        settings: Settings,
+        registry: SiteRegistry,
+        counters: PipelineCounters,
+        publisher: Publisher,
+        writer: PointWriter,
+    ) -> None:
+        self.agent = agent
+        self.settings = settings
+        self.registry = registry
+        self.counters = counters
+        self.publisher = publisher
+        self.writer = writer
+        self.names = TopicNames.of(settings)
+        self.group = agent.group(settings.app_id)
+        by_site = settings.topic(agent.by_site_topic)
+        self.inputs = (
+            (by_site,) if agent.keyed_by == "site" else tuple(settings.topic(t) for t in agent.inputs)
+        )
+        self.reading_topics = frozenset({settings.topic(SCORED), by_site})
+        self.changelog = settings.topic(agent.state_topic)
+        self.table: StateTable[Any] = StateTable(agent.state, settings.alarm_rules(), agent.name)
+
+    def steps(self, events: Sequence[Event]) -> Outputs:
+        """The pure part: the batch through the handler, into outputs (or into dead letters)."""
+        out = Outputs()
+        stage = self.agent.name
+        batch: Batch[Any] = Batch([], [], StateView(self.table), self.agent)
+        partition_of: dict[str, int] = {}
+        for event in events:
+            taken = self._take(event, batch, out)
+            for key in taken:
+                partition_of[key] = event.partition
+        self.counters.count(stage, TAKEN, n=len(events))
+        batch.readings.sort(key=lambda item: item.reading.observed_at)
+        partition = _Partitions(partition_of)
+        try:
+            self.agent.handle(batch)
+            # Checked before anything changes: a batch that fails leaves no trace in the state.
+            written = {key: (value, partition(key)) for key, value in batch.state.written.items()}
+            judged = [
+                (verdict, self._site_of(verdict), partition.of_verdict(verdict)) for verdict in batch.verdicts
+            ]
+        except Exception as error:
+            log.exception("agent %s failed on a batch of %d events", stage, len(events))
+            self.counters.count(stage, FAILED)
+            rejection = Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+            out = Outputs()
+            for event in events:
+                out.reject(event, rejection, stage)
+            return out
+        self.table.apply(written)
+        for verdict, site, at in judged:
+            state = self.table.alarms_of(verdict.sensor_id, at)
+            batch.points.extend(
+                publish_alarm(alarm, out, self.names, self.counters, stage)
+                for alarm in state.observe(verdict, site)
+            )
+        for emitted in batch.emitted:
+            topic = self.settings.topic(self.agent.output_topic(emitted.output))
+            out.records[topic].append((emitted.key.encode(), emitted.value))
+        if batch.points and events:
+            out.points.append(Points(events[-1], stage, b"", batch.points))
+        self.counters.count(stage, EMITTED, n=len(batch.emitted))
+        self.counters.count(stage, POINTS, n=len(batch.points))
+        out.changelog = self.table.changelog()
+        return out
+
+    def _take(self, event: Event, batch: Batch[Any], out: Outputs) -> tuple[str, ...]:
+        """Hand ``event`` to ``batch``; return the keys of state it may touch."""
+        if event.topic in self.reading_topics:
+            reading = parse(ScoredReading, event.value)
+            if isinstance(reading, Rejection):
+                out.reject(event, reading, self.agent.name)
+                return ()
+            site = self.registry.site(reading.site_id)
+            kinds = self.agent.kinds
+            if site is None or (kinds is not None and reading.kind not in kinds):
+                return ()
+            batch.readings.append(SiteReading(reading, site))
+            return reading.sensor_id, reading.site_id
+        key = None if event.key is None else event.key.decode("utf-8", "replace")
+        try:
+            value = orjson.loads(event.value or b"")
+        except orjson.JSONDecodeError as error:
+            out.reject(event, Rejection(Reason.NOT_JSON, str(error)), self.agent.name)
+            return ()
+        batch.events.append(AgentEvent(event.topic, key, value))
+        return () if key is None else (key,)
+
+    def _site_of(self, verdict: ScoredReading) -> Site:
+        site = self.registry.site(verdict.site_id)
+        if site is None:
+            raise ValueError(f"a verdict on {verdict.sensor_id} names no site of the city: {verdict.site_id}")
+        return site
+
+    async def send(self, out: Outputs) -> None:
+        await send_outputs(
+            self.publisher, self.writer, self.counters, out, (self.names.deadletter, self.changelog)
+        )
+
+    def forget(self, partitions: set[int]) -> None:
+        self.table.forget(partitions)
+
+    async def restore(self, partitions: set[int]) -> int:
+        return await self.table.restore(self.settings, self.changelog, partitions)
+
+
+class _Partitions:
+    """The partition of the events of a batch that bore a key (a sensor's or site's id, an
+    event's key): where the changelog record of what is kept under that key goes."""
+
+    def __init__(self, partition_of: dict[str, int]) -> None:
+        self.partition_of = partition_of
+
+    def __call__(self, key: str) -> int:
+        found = self.partition_of.get(key)
+        if found is None:
+            raise ValueError(
+                f"{key!r} is no sensor, site or event key of the batch: state must be kept by one"
+            )
+        return found
+
+    def of_verdict(self, verdict: ScoredReading) -> int:
+        """A verdict's sensor's, or else its site's (a site's verdict on one of its sensors)."""
+        found = self.partition_of.get(verdict.sensor_id)
+        return self(verdict.site_id) if found is None else found
+
+
+class BySite:
+    """The first consumer of an agent keyed by site: the readings of its kinds, keyed by site."""
+
+    def __init__(self, runner: AgentRunner) -> None:
+        agent, settings = runner.agent, runner.settings
+        self.runner = runner
+        self.group = f"{runner.group}-by-site"
+        self.inputs = tuple(settings.topic(t) for t in agent.inputs)
+        self.changelog = runner.changelog
+        self.topic = settings.topic(agent.by_site_topic)
+
+    def steps(self, events: Sequence[Event]) -> Outputs:
+        out = Outputs()
+        kinds = self.runner.agent.kinds
+        records = out.records[self.topic]
+        for event in events:
+            reading = parse(_Located, event.value)
+            if isinstance(reading, Rejection):
+                out.reject(event, reading, self.runner.agent.name)
+            elif kinds is None or reading.kind in kinds:
+                records.append((reading.site_id.encode(), event.value or b""))
+        return out
+
+    async def send(self, out: Outputs) -> None:
+        await self.runner.send(out)
+
+    def forget(self, partitions: set[int]) -> None:
+        """It keeps no state."""
+
+    async def restore(self, partitions: set[int]) -> int:
+        return 0
+
+
+class _Located(BaseModel):
+    """Where a reading belongs: all the re-keying reads of it."""
+
+    site_id: str
+    kind: str
+
+
+def runners(agent: Agent[Any], runner: AgentRunner) -> list[Runner]:
+    """The consumers of ``agent``: one, or two for an agent keyed by site."""
+    return [BySite(runner), runner] if agent.keyed_by == "site" else [runner]
+
+
+async def ensure_agent_topics(settings: Settings, agent: Agent[Any]) -> list[str]:
+    """Create the pipeline's topics and ``agent``'s (outputs, changelog, by-site) that do not
+    exist yet, with the pipeline's partition count; return the agent's created."""
+    await ensure_topics(settings)
+    names = [settings.topic(agent.output_topic(output)) for output in agent.outputs]
+    names += [settings.topic(agent.by_site_topic)] if agent.keyed_by == "site" else []
+    changelog = settings.topic(agent.state_topic)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name,
+                settings.partitions,
+                settings.replication_factor,
+                topic_configs=COMPACTED if name == changelog else {},
+            )
+            for name in (*names, changelog)
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+            await _wait_for_leaders(admin, [topic.name for topic in wanted])
+        return [topic.name for topic in wanted]
+    finally:
+        await admin.close()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: AgentWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.worker.revoked()
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.worker.assigned({tp.partition for tp in assigned})
+
+
+class AgentWorker:
+    """One consumer of an agent: batches from its inputs through its runner, committed once
+    their outputs were accepted; its state restored for the partitions it is given."""
+
+    def __init__(self, settings: Settings, runner: Runner) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.consumer: AIOKafkaConsumer | None = None
+        self.partitions: frozenset[int] = frozenset()
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._finishing = asyncio.Event()
+        self._finished = asyncio.Event()
+
+    async def finish(self) -> None:
+        """Stop consuming once the batch in hand is committed; return when it is."""
+        self._finishing.set()
+        await self._finished.wait()
+
+    async def run(self) -> None:
+        """Consume until :meth:`finish` (or cancelled)."""
+        try:
+            await self._consume()
+        finally:
+            self._finished.set()
+
+    async def _consume(self) -> None:
+        consumer = self.consumer = AIOKafkaConsumer(
+            **aiokafka_options(self.settings),
+            group_id=self.runner.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            fetch_max_wait_ms=int(self.settings.batch_seconds * 1000),
+        )
+        await consumer.start()
+        try:
+            consumer.subscribe(list(self.runner.inputs), listener=_Rebalance(self))
+            while not self._finishing.is_set():
+                generation = self._generation
+                fetched: dict[TopicPartition, list[Event]] = await consumer.getmany(
+                    timeout_ms=int(self.settings.batch_seconds * 1000), max_records=self.settings.batch_size
+                )
+                async with self._lock:
+                    if fetched and generation == self._generation:
+                        await self._take(fetched)
+                    elif fetched:
+                        # Fetched across a rebalance: taken again from the first offsets.
+                        assigned = consumer.assignment()
+                        for tp, records in fetched.items():
+                            if tp in assigned:
+                                consumer.seek(tp, records[0].offset)
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    async def _take(self, fetched: dict[TopicPartition, list[Event]]) -> None:
+        assert self.consumer is not None
+        events = [event for records in fetched.values() for event in records]
+        await self.runner.send(self.runner.steps(events))
+        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        while True:
+            try:
+                await self.consumer.commit(offsets)
+                return
+            except CommitFailedError:
+                log.warning("group %s rebalanced before a batch was committed", self.runner.group)
+                return
+            except KafkaError as error:
+                log.warning("committing offsets failed (%r), retrying", error)
+                await asyncio.sleep(1.0)
+
+    async def revoked(self) -> None:
+        async with self._lock:
+            self._generation += 1
+
+    async def assigned(self, partitions: set[int]) -> None:
+        """After a rebalance: forget the state of partitions given up, restore those taken over."""
+        async with self._lock:
+            gone, new = self.partitions - partitions, partitions - self.partitions
+            self.partitions = frozenset(partitions)
+            self.runner.forget(set(gone))
+            if new:
+                try:
+                    restored = await self.runner.restore(set(new))
+                except Exception:
+                    log.exception("restoring %s partitions %s failed", self.runner.group, sorted(new))
+                    return
+                log.info(
+                    "%s: partitions %s, %d state entries restored", self.runner.group, sorted(new), restored
+                )
