@@ -41,6 +41,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     measurements.WORKER: (measurements.WORKER_TAGS, measurements.WORKER_FIELDS),
     measurements.ALARM: (measurements.ALARM_TAGS, measurements.ALARM_FIELDS),
     measurements.SENSOR_STATUS: (measurements.SENSOR_STATUS_TAGS, measurements.SENSOR_STATUS_FIELDS),
+    measurements.MODEL: (measurements.MODEL_TAGS, measurements.MODEL_FIELDS),
 }
 """Each measurement's tags and fields, as :mod:`sensors.measurements` defines them."""
 

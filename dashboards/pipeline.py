@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as board_builder
-from grafana_foundation_sdk.builders import stat, timeseries
+from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 
-from dashboards.influxql import InfluxQL, label, matches, name, select
+from dashboards.influxql import InfluxQL, label, latest, matches, name, select
 from dashboards.parts import PIPELINE_UID, board, events_per_second, panel, reduced
 from dashboards.variables import tag_variable
 from sensors import measurements
@@ -18,6 +18,9 @@ METRICS_INTERVAL = "30s"
 (``OPENLAB_METRICS_SECONDS``, 10 s by default), so each interval holds a point of every worker."""
 
 _WORKERS = matches("worker", "worker")
+
+DRIFTED_LISTED = 200
+"""How many of the latest checkpoints of detectors whose inputs drifted the table lists."""
 
 
 def throughput(title: str, description: str, alias: str, by: tuple[str, ...]) -> timeseries.Panel:
@@ -77,13 +80,40 @@ def workers() -> stat.Panel:
     )
 
 
+def drifted_detectors() -> table.Panel:
+    columns = (
+        "sensor_id",
+        "detector",
+        "drifts",
+        "drift_mean",
+        "drift_window",
+        "readings_learnt",
+        "warming_up",
+        "probability_p99",
+        "threshold",
+    )
+    query = latest(columns, measurements.MODEL, f"{name('drifts')} > 0", limit=DRIFTED_LISTED)
+    return panel(
+        table.Panel(),
+        "Detectors whose inputs drifted",
+        f"The latest {DRIFTED_LISTED} checkpoints of detectors whose inputs drifted: how many times River's "
+        "ADWIN found the mean of a sensor's values had moved, the mean and length of its window since, "
+        "the readings the detector learnt and the 99th percentile of its latest probabilities. A sensor "
+        "that drifts again and again was re-calibrated, moved or is failing; `openlab models show "
+        "SENSOR_ID` tells the rest.",
+        InfluxQL(query).table(),
+        width=24,
+        height=8,
+    )
+
+
 def dashboard() -> board_builder.Dashboard:
     """The pipeline-health dashboard."""
     return board(
         PIPELINE_UID,
         "openlab: pipeline health",
         "Whether the pipeline keeps up: events per second through each stage, the workers and their consumer "
-        "lag, and how the InfluxDB sink writes.",
+        "lag, how the InfluxDB sink writes, and the detectors whose inputs drifted.",
         [
             (
                 "Throughput",
@@ -156,6 +186,7 @@ def dashboard() -> board_builder.Dashboard:
                     ).draw_style(common.GraphDrawStyle.BARS),
                 ],
             ),
+            ("Detectors", [drifted_detectors()]),
         ],
         variables=[
             tag_variable("worker", "Worker", measurements.WORKER, "worker", multi=True),

@@ -8,12 +8,15 @@ detector, are not detectors of their own). Each becomes a :class:`~models.detect
   LocalOutlierFactor, ...) sees the value min-max scaled into [0, 1] (``preprocessing.MinMaxScaler() |
   detector``, as River advises for the Half-Space Trees, which need it); a supervised one (GaussianScorer,
   StandardAbsoluteDeviation, PredictiveAnomalyDetection) judges the value as its target, with no features;
-- River's raw scores have a range of their own per detector (a share of mass, a ratio of densities, a
-  signed distance), so the calibration is :class:`~models.likelihood.AnomalyLikelihood` with a window of
-  one and no cap: the probability that a score is higher than the long run of scores, a Gaussian tail
-  of its standardised score. The first :data:`RIVER_GRACE` raw scores (the detectors' own start: the
-  trees' first window, the first neighbours) are neither judged nor learnt;
-- it alerts at :data:`RIVER_THRESHOLD` after :data:`RIVER_WARMUP` readings.
+- River's raw scores have a range and a shape of their own per detector (a share of mass, a ratio of
+  densities, a signed distance), so the calibration is :class:`~models.rank.RecentRank`: the share of
+  the latest :data:`RIVER_WINDOW` raw scores below a score, as River's ``QuantileFilter`` thresholds
+  a score at a quantile of the scores seen (a Gaussian tail of the standardised score, as the anomaly
+  likelihood takes it, put a tenth of the Half-Space Trees' scores of a sensor in the tests above 0.9999).
+  The first :data:`RIVER_GRACE` raw scores (the detectors' own start: the trees' first window, the
+  first neighbours) are neither judged nor learnt;
+- it alerts at :data:`RIVER_THRESHOLD`, a score above all but one in a thousand of the latest, after
+  :data:`RIVER_WARMUP` readings.
 
 >>> sorted(RIVER_DETECTORS)[:3]
 ['river.GaussianScorer', 'river.HalfSpaceTrees', 'river.LODA']
@@ -21,7 +24,7 @@ detector, are not detectors of their own). Each becomes a :class:`~models.detect
 False
 >>> detector = RIVER_DETECTORS["river.HalfSpaceTrees"]()
 >>> detector.label, detector.threshold, detector.warmup
-('river.HalfSpaceTrees@1', 0.9999, 250)
+('river.HalfSpaceTrees@1', 0.999, 250)
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 from river import anomaly, base, preprocessing
 
 from models.detector import VALUE, Features, SensorDetector
-from models.likelihood import AnomalyLikelihood
+from models.rank import RecentRank
 
 PREFIX = "river."
 """The prefix of River's detectors' names: ``river.`` and the class name in ``river.anomaly``."""
@@ -50,8 +53,11 @@ first one is their reference mass."""
 RIVER_GRACE = 50
 """Raw scores at the start neither judged nor learnt by the calibration."""
 
-RIVER_THRESHOLD = 0.9999
-"""The probability a River detector alerts at: the kinds' own threshold."""
+RIVER_WINDOW = 1000
+"""How many of the latest raw scores a River detector's score is ranked among."""
+
+RIVER_THRESHOLD = 0.999
+"""The probability a River detector alerts at."""
 
 
 class RiverModel(base.AnomalyDetector):
@@ -61,6 +67,8 @@ class RiverModel(base.AnomalyDetector):
     >>> from models.detector import features
     >>> model = RiverModel(anomaly.HalfSpaceTrees(seed=3))
     >>> at = datetime(2026, 11, 30, tzinfo=UTC)
+    >>> model.expected(features(13.0, at), width=4.0)
+    (13.0, 13.0)
     >>> for minute in range(1000):
     ...     model.learn_one(features(10.0 + minute % 7, at))
     >>> model.score_one(features(13.0, at)) < model.score_one(features(95.0, at))
@@ -98,7 +106,10 @@ class RiverModel(base.AnomalyDetector):
         self.high = max(self.high, value)
 
     def expected(self, x: Features, width: float) -> tuple[float, float]:
-        """The range of values seen so far: River's detectors say nothing of what lies outside it."""
+        """The range of values seen so far (the value itself before any): River's detectors say nothing of
+        what lies outside it."""
+        if self.low > self.high:
+            return x[VALUE], x[VALUE]
         return self.low, self.high
 
 
@@ -114,7 +125,7 @@ def _buildable(cls: type) -> bool:
 def river_detector(name: str) -> SensorDetector:
     """A fresh :class:`SensorDetector` around ``river.anomaly.<name>`` with its defaults."""
     model = RiverModel(getattr(anomaly, name)())
-    calibration = AnomalyLikelihood(window=1, cap=math.inf, grace=RIVER_GRACE)
+    calibration = RecentRank(window=RIVER_WINDOW, grace=RIVER_GRACE)
     return SensorDetector(
         PREFIX + name, RIVER_VERSION, model, calibration, threshold=RIVER_THRESHOLD, warmup=RIVER_WARMUP
     )

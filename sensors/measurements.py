@@ -57,6 +57,27 @@ consumer lag on them (events in the topic it has not read yet)."""
 WORKER_TAGS = ("worker",)
 WORKER_FIELDS = ("partitions", "lag")
 
+MODEL = "model"
+"""Each sensor's detector when it is checkpointed (:mod:`models.inspection`), at the event time of the
+reading it learnt last: readings learnt, warm-up, threshold, the quantiles of its latest probabilities,
+the range it expected, and the drift of its inputs (River's ADWIN on the values)."""
+
+MODEL_TAGS = ("sensor_id", "detector")
+MODEL_FIELDS = (
+    "readings_learnt",
+    "warming_up",
+    "threshold",
+    "drift_mean",
+    "drift_window",
+    "drifts",
+    "probability_p50",
+    "probability_p90",
+    "probability_p99",
+    "probability_max",
+    "expected_low",
+    "expected_high",
+)
+
 ALARM = "alarm"
 """One point per alarm event (opened, escalated, acknowledged, cleared), at the event time of
 the change."""
@@ -98,7 +119,6 @@ STATUS_CODES = {
 }
 """A sensor's (and a site's) status as a number, graver is higher: anomalous readings without
 an alarm yet, then an active alarm by its severity."""
-
 
 AGENT_PREFIX = "agent_"
 """A stream agent's points go to a measurement of its own: this prefix and its name."""

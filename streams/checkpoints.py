@@ -8,36 +8,69 @@ them when it stops, and before a rebalance those of the partitions it may give u
 forgets the detectors of partitions given up and restores those of partitions it was given. A
 checkpoint that cannot be read (damaged, or of another detector version) is logged and its sensor
 starts a fresh detector: never a crash.
+
+A sensor's detector is its kind's (:func:`~models.registry.detector_for`), or with ``OPENLAB_DETECTOR``
+the one of that name for every sensor (ours, or River's own as ``river.<class>``). Each checkpoint also
+writes the detector's summary (:mod:`models.inspection`: readings learnt, warm-up, probabilities, drift
+of its inputs) to InfluxDB as a ``model`` point; an InfluxDB that does not take it within
+:data:`MODEL_WRITE_SECONDS` costs the point (logged), never the checkpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
 from collections.abc import Iterable
 
 from models.checkpoint import dump_detector, load_detector
+from models.inspection import summarise, summary_fields
+from models.registry import NAMED_DETECTORS
 from models.scoring import SensorDetector, detector_for
+from sensors import measurements
 from sensors.catalog import KINDS
 from sensors.reading import Reading
+from streams.influx import Refused, point_line
+from streams.pipeline.sink import PointWriter
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import latest_records
+from streams.topics import TopicNames, latest_records
 
 log = logging.getLogger(__name__)
 
 _CURRENT = frozenset(detector_for(kind).label for kind in KINDS)
-"""The detectors (name@version) this code builds: a checkpoint of another is not restored."""
+"""The kinds' detectors (name@version) this code builds: a checkpoint of another is not restored."""
+
+MODEL_WRITE_SECONDS = 5.0
+"""How long a checkpoint waits for InfluxDB to take its detectors' ``model`` points."""
+
+
+def fresh_detector(settings: Settings, kind: str) -> SensorDetector:
+    """A new detector for a sensor of ``kind``: the one ``OPENLAB_DETECTOR`` names, else the kind's."""
+    return NAMED_DETECTORS[settings.detector]() if settings.detector else detector_for(kind)
+
+
+def model_line(sensor_id: str, detector: SensorDetector) -> str | None:
+    """The ``model`` point of ``sensor_id``'s detector, at its latest reading (none before one)."""
+    if detector.last_at is None:
+        return None
+    tags = {"sensor_id": sensor_id, "detector": detector.label}
+    return point_line(measurements.MODEL, tags, summary_fields(summarise(detector)), detector.last_at)
 
 
 class DetectorCheckpoints:
     """The detectors of the partitions this worker scores, and their checkpoints."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, topic: str) -> None:
+    def __init__(self, settings: Settings, publisher: Publisher, topic: str, writer: PointWriter) -> None:
         self.settings = settings
         self.publisher = publisher
         self.topic = topic
+        self.writer = writer
+        self.current = (
+            frozenset({NAMED_DETECTORS[settings.detector]().label}) if settings.detector else _CURRENT
+        )
+        """The detectors whose checkpoints are restored."""
         self.detectors: dict[str, SensorDetector] = {}
         self._partition_of: dict[str, int] = {}
         self._dirty: dict[str, float] = {}
@@ -49,7 +82,7 @@ class DetectorCheckpoints:
         sensor_id = reading.sensor_id
         detector = self.detectors.get(sensor_id)
         if detector is None:
-            detector = self.detectors[sensor_id] = detector_for(reading.kind)
+            detector = self.detectors[sensor_id] = fresh_detector(self.settings, reading.kind)
             self._partition_of[sensor_id] = partition
         if sensor_id not in self._dirty:
             self._dirty[sensor_id] = time.monotonic()
@@ -60,12 +93,28 @@ class DetectorCheckpoints:
         only, if given); return how many were written once Kafka has them."""
         chosen = list(self._dirty) if sensors is None else [s for s in sensors if s in self._dirty]
         records: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        lines = []
         for sensor_id in chosen:
+            detector = self.detectors[sensor_id]
             records.setdefault(self._partition_of[sensor_id], []).append(
-                (sensor_id.encode(), dump_detector(self.detectors[sensor_id]))
+                (sensor_id.encode(), dump_detector(detector))
             )
+            line = model_line(sensor_id, detector)
+            if line is not None:
+                lines.append(line)
             del self._dirty[sensor_id]
-        return await self.publisher.publish_to_partitions(self.topic, records)
+        saved, _ = await asyncio.gather(
+            self.publisher.publish_to_partitions(self.topic, records), self._write_models(lines)
+        )
+        return saved
+
+    async def _write_models(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        try:
+            await asyncio.wait_for(self.writer.write(lines), MODEL_WRITE_SECONDS)
+        except (TimeoutError, Refused) as error:
+            log.warning("the model points of %d detectors were not written: %r", len(lines), error)
 
     async def save_due(self, age: float, limit: int) -> int:
         """Checkpoint at most ``limit`` of the detectors that learnt ``age`` seconds ago or more
@@ -96,10 +145,18 @@ class DetectorCheckpoints:
         for key, (partition, value) in (await latest_records(self.settings, self.topic, partitions)).items():
             sensor_id = key.decode("utf-8", "replace")
             detector = None if value is None else load_detector(value)
-            if detector is None or detector.label not in _CURRENT:
+            if detector is None or detector.label not in self.current:
                 log.warning("checkpoint of sensor %s is unreadable or outdated; it starts afresh", sensor_id)
                 continue
             self.detectors[sensor_id] = detector
             self._partition_of[sensor_id] = partition
             restored += 1
         return restored
+
+
+async def checkpoint_of(settings: Settings, sensor_id: str) -> bytes | None:
+    """The latest checkpoint of ``sensor_id`` on ``detectors.checkpoints`` (every partition: a sensor's
+    is the one its readings arrive on), or ``None`` if it has none."""
+    topic = TopicNames.of(settings).checkpoints
+    found = (await latest_records(settings, topic, set(range(settings.partitions)))).get(sensor_id.encode())
+    return None if found is None else found[1]

@@ -22,6 +22,7 @@ from streams.devices_cli import devices
 from streams.evaluate_cli import evaluate
 from streams.http_ingest import ingest
 from streams.kafka_clients import ensure_login_file
+from streams.models_cli import models_group
 from streams.mqtt_gateway import mqtt_gateway_command
 from streams.owners_cli import owners
 from streams.replay import replay
@@ -356,5 +357,6 @@ for command in (
     alerts,
     dashboards,
     agents,
+    models_group,
 ):
     main.add_command(command)

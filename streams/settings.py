@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.alarms import AlarmRules
+from models.registry import NAMED_DETECTORS
 from sensors.health import HealthRules
 
 LOGIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -134,6 +135,11 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(
         30.0, gt=0, description="How often the detectors that learnt are checkpointed to Kafka."
     )
+    detector: str | None = Field(
+        None,
+        description="One detector for every sensor, by name: ours, or River's own as river.<class>"
+        " (river.HalfSpaceTrees, ...); unset: each kind's own (models.registry.detector_for).",
+    )
     metrics_seconds: float = Field(
         10.0, gt=0, description="How often a worker writes its stage counters to InfluxDB."
     )
@@ -236,6 +242,15 @@ class Settings(BaseSettings):
     def devices_folder(self) -> Path:
         """Where the devices' logins live: ``devices_dir``, by default ``run_dir/devices``."""
         return self.devices_dir or self.run_dir / "devices"
+
+    @field_validator("detector")
+    @classmethod
+    def _a_named_detector(cls, name: str | None) -> str | None:
+        if not name:
+            return None
+        if name not in NAMED_DETECTORS:
+            raise ValueError(f"no detector is named {name!r}; one of {', '.join(sorted(NAMED_DETECTORS))}")
+        return name
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

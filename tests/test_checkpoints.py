@@ -14,6 +14,7 @@ from models.scoring import ScoredReading, detector_for, score_reading
 from sensors.reading import Reading
 from streams.checkpoints import DetectorCheckpoints
 from streams.city import load_city
+from streams.influx import InfluxWriter
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.topics import consumer_lag, read_records, read_values
@@ -115,7 +116,7 @@ async def test_an_unreadable_checkpoint_means_a_fresh_detector_and_a_log_line(
             topic,
             {0: [(b"S-good", dump_detector(good)), (b"S-bad", b"openlab-detector 1 garbage\n\x80junk")]},
         )
-        checkpoints = DetectorCheckpoints(settings, publisher, topic)
+        checkpoints = DetectorCheckpoints(settings, publisher, topic, InfluxWriter(settings))
         with caplog.at_level(logging.WARNING, logger="streams.checkpoints"):
             assert await checkpoints.restore({0}) == 1
     finally:

@@ -81,7 +81,7 @@ class OnePass:
         self.publisher = publisher
         self.writer = writer
         self.states = SensorStates(settings.alarm_rules())
-        self.detectors = DetectorCheckpoints(settings, publisher, names.checkpoints)
+        self.detectors = DetectorCheckpoints(settings, publisher, names.checkpoints, writer)
         cleaner = Cleaner(registry, max_future=timedelta(seconds=settings.max_future_seconds))
         self.clean = CleanStep(
             cleaner, settings.health_rules(), self.states, counters, (names.clean, names.quality)

@@ -1,0 +1,159 @@
+"""River's own anomaly detectors by name: offline through ``openlab evaluate``, and in a worker on the real
+stack with ``OPENLAB_DETECTOR``, whose checkpoints ``openlab models show`` reads and InfluxDB summarises."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import ValidationError
+from river import anomaly, base
+
+from models.checkpoint import dump_detector, load_detector
+from models.registry import NAMED_DETECTORS
+from models.river_detectors import RIVER_DETECTORS
+from models.scoring import ScoredReading
+from sensors import measurements
+from streams.checkpoints import checkpoint_of
+from streams.city import load_city
+from streams.cli import main
+from streams.influx import influxql
+from streams.settings import Settings
+from streams.topics import read_values
+from tests.conftest import WorkerFactory
+from tests.feeding import produce, wait_for
+from tests.test_checkpoints import encoded, readings
+from tests.test_evaluate import make_benchmark
+
+START = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_every_anomaly_detector_of_river_is_named_and_no_filter() -> None:
+    detectors = {
+        f"river.{name}"
+        for name in anomaly.__all__
+        if issubclass(getattr(anomaly, name), (base.AnomalyDetector, base.SupervisedAnomalyDetector))
+    }
+    assert {"river.HalfSpaceTrees", "river.LocalOutlierFactor", "river.OneClassSVM"} <= detectors
+    assert set(RIVER_DETECTORS) == detectors
+    assert set(RIVER_DETECTORS) <= set(NAMED_DETECTORS)
+
+
+@pytest.mark.parametrize("name", sorted(RIVER_DETECTORS))
+def test_a_river_detector_judges_after_its_warm_up_and_survives_its_checkpoint(name: str) -> None:
+    detector = RIVER_DETECTORS[name]()
+    history = [
+        (20.0 + 0.5 * math.sin(minute / 9.0), START + timedelta(minutes=minute)) for minute in range(400)
+    ]
+    verdicts = [detector.observe(value, at) for value, at in history]
+    assert verdicts[0].warming_up and not verdicts[-1].warming_up
+    assert {verdict.detector for verdict in verdicts} == {f"{name}@1"}
+    assert all(0.0 <= verdict.probability <= 1.0 for verdict in verdicts)
+    restored = load_detector(dump_detector(detector), expected=f"{name}@1")
+    assert restored is not None and restored.n_seen == 400
+    spike = (400.0, START + timedelta(minutes=400))
+    assert restored.observe(*spike) == detector.observe(*spike)
+
+
+def test_evaluate_runs_river_detectors_named_on_the_command_line(tmp_path: Path) -> None:
+    make_benchmark(tmp_path)
+    names = ["river.HalfSpaceTrees", "river.StandardAbsoluteDeviation"]
+    arguments = ["evaluate", str(tmp_path), "--out", str(tmp_path / "o"), "--no-plots"]
+    outcome = CliRunner().invoke(main, [*arguments, *(f"--detector={name}" for name in names)])
+    assert outcome.exit_code == 0, outcome.output
+    with (tmp_path / "o" / "nab.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["detector"] for row in rows] == names
+    for row in rows:
+        assert -1000.0 <= float(row["NAB standard"]) <= 100.0
+        assert float(row["µs/reading"]) > 0.0
+    # The jump of 40 in the daily cycle and the level's spike are plain to a standardised value's detector.
+    assert float(rows[1]["recall"]) == 1.0
+    unknown = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--detector", "river.NoSuchDetector"])
+    assert unknown.exit_code == 2 and "river.HalfSpaceTrees" in unknown.output
+
+
+def test_a_detector_setting_must_name_a_detector() -> None:
+    assert Settings(detector="river.OneClassSVM").detector == "river.OneClassSVM"
+    assert Settings(detector="").detector is None
+    with pytest.raises(ValidationError, match=r"no detector is named 'river\.Nope'"):
+        Settings(detector="river.Nope")
+
+
+async def test_a_worker_scores_every_sensor_with_the_river_detector_named_and_models_show_reads_it(
+    pipeline_settings: Settings, worker: WorkerFactory
+) -> None:
+    settings = pipeline_settings.model_copy(
+        update={"detector": "river.HalfSpaceTrees", "checkpoint_seconds": 1.0}
+    )
+    city = load_city(settings)
+    sensors = [(s.sensor_id, site.site_id) for site, s in city.sensors() if s.kind == "air_pm25"][:2]
+    sent = readings(sensors, range(300))
+    worker(settings)
+    await produce(settings, encoded(sent))
+
+    async def scored_all() -> bool:
+        return len(await read_scored(settings)) >= len(sent)
+
+    await wait_for("every reading scored", scored_all)
+    assert {scored.detector for scored in await read_scored(settings)} == {"river.HalfSpaceTrees@1"}
+
+    sensor_id = sensors[0][0]
+
+    async def checkpointed() -> bool:
+        data = await checkpoint_of(settings, sensor_id)
+        detector = None if data is None else load_detector(data)
+        return detector is not None and detector.n_seen == 300
+
+    await wait_for("the checkpoint of the sensor's detector after 300 readings", checkpointed)
+    shown = await show_model(settings, sensor_id)
+    assert shown.exit_code == 0, shown.output
+    for text in (
+        f"sensor {sensor_id}",
+        "river.HalfSpaceTrees@1",
+        "readings learnt            │ 300",
+        "warm (250/250)",
+        "probabilities (latest 120) │ p50 ",
+        "threshold                  │ 0.999 ",
+        "expected range             │ 20 .. 31",
+        "over the latest",
+        "input drifts",
+    ):
+        assert text in shown.output, shown.output
+
+    async def model_points() -> bool:
+        return bool(await model_series(settings, sensor_id))
+
+    await wait_for("the model point of the sensor in InfluxDB", model_points)
+    [series] = await model_series(settings, sensor_id)
+    row = dict(zip(series["columns"], series["values"][-1], strict=True))
+    assert set(measurements.MODEL_FIELDS) <= set(row)
+    assert row["readings_learnt"] == 300 and row["warming_up"] is False and row["drift_window"] > 0
+    assert row["detector"] == "river.HalfSpaceTrees@1"
+
+    missing = await show_model(settings, "NO-SUCH.sensor")
+    assert missing.exit_code == 1 and "no checkpoint of sensor NO-SUCH.sensor" in missing.output
+
+
+async def show_model(settings: Settings, sensor_id: str) -> Result:
+    """``openlab models show SENSOR_ID`` with ``settings`` (in a thread: it runs an event loop of its own)."""
+    environment = {**settings.as_environment(), "COLUMNS": "200"}
+    return await asyncio.to_thread(CliRunner().invoke, main, ["models", "show", sensor_id], env=environment)
+
+
+async def read_scored(settings: Settings) -> list[ScoredReading]:
+    return [
+        ScoredReading.model_validate_json(value)
+        for value in await read_values(settings, settings.topic("readings.scored"))
+    ]
+
+
+async def model_series(settings: Settings, sensor_id: str) -> list[dict[str, Any]]:
+    query = f"SELECT * FROM \"{measurements.MODEL}\" WHERE sensor_id = '{sensor_id}'"
+    return await influxql(settings, query)
