@@ -33,6 +33,11 @@ dependencies = ["openlab"]
 
 [tool.setuptools.packages.find]
 include = ["openlab_{name}*"]
+
+# openlab's fixtures (openlab_stack, openlab_settings) come with openlab, as a pytest plugin.
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+asyncio_default_fixture_loop_scope = "session"
 """
 
 README = """\
@@ -55,7 +60,6 @@ AGENT = '''\
 from __future__ import annotations
 
 from pydantic import BaseModel
-
 from streams.agents import Batch, agent
 
 
@@ -83,9 +87,11 @@ def {name}(batch: Batch[SensorMean]) -> None:
         count = seen.readings + 1
         mean = seen.mean + (reading.value - seen.mean) / count
         batch.state.put(reading.sensor_id, SensorMean(readings=count, mean=mean))
-        batch.emit("means", reading.sensor_id, Mean(sensor_id=reading.sensor_id, readings=count, mean=mean))
+        event = Mean(sensor_id=reading.sensor_id, readings=count, mean=mean)
+        batch.emit("means", reading.sensor_id, event)
+        tags = {{"sensor_id": reading.sensor_id}}
         fields = {{"mean": mean, "readings": count}}
-        batch.point(reading.observed_at, fields, site=item.site, tags={{"sensor_id": reading.sensor_id}})
+        batch.point(reading.observed_at, fields, site=item.site, tags=tags)
 '''
 
 TEST = '''\
@@ -97,16 +103,18 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from openlab_{name}.agent import {name}
 from streams.agents.testing import run_agent, scored, sites_with
 from streams.settings import Settings
+
+from openlab_{name}.agent import {name}
 
 
 def test_each_sensors_mean_is_kept_across_restarts(openlab_settings: Settings) -> None:
     site = sites_with(openlab_settings)[0]
     kind = site.sensors[0].kind
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    readings = [scored(site, kind, 10.0 * n, start + timedelta(minutes=n)) for n in (1, 2, 3)]
+    minutes = [start + timedelta(minutes=n) for n in (1, 2, 3)]
+    readings = [scored(site, kind, 10.0 * (n + 1), at) for n, at in enumerate(minutes)]
 
     first = asyncio.run(run_agent({name}, openlab_settings, readings[:2]))
     # A second run starts from the state the first left in its changelog.
