@@ -3,6 +3,7 @@
 #   docker build -t openlab .
 #   docker run --rm -e OPENLAB_KAFKA_HOST=... -e OPENLAB_INFLUX_HOST=... openlab          # worker
 #   docker run --rm openlab --help                                                       # other commands
+#   docker run --rm openlab agents list                                                  # its agents
 #
 # Every setting is an OPENLAB_* environment variable (streams/settings.py). docker-compose.yml
 # runs this image beside Kafka, InfluxDB and Grafana.
@@ -24,9 +25,11 @@ COPY streams ./streams
 COPY sensors ./sensors
 COPY models ./models
 COPY dashboards ./dashboards
-# Exactly the pinned versions; the installed package, not /src, is what runs.
-RUN pip install --no-cache-dir -c constraints.txt . \
-    && rm -rf build ./*.egg-info
+# The stream agents the worker runs (OPENLAB_AGENTS): the example plugin; add your own here.
+COPY examples/congestion ./examples/congestion
+# Exactly the pinned versions; the installed packages, not /src, are what runs.
+RUN pip install --no-cache-dir -c constraints.txt . ./examples/congestion \
+    && rm -rf build ./*.egg-info examples/congestion/build examples/congestion/*.egg-info
 
 USER openlab
 WORKDIR /home/openlab
