@@ -146,6 +146,13 @@ def test_evaluate_reports_the_simulated_city_per_anomaly_type(tmp_path: Path) ->
     with (tmp_path / "simulated.csv").open() as handle:
         rows = {row["anomaly type"]: row for row in csv.DictReader(handle)}
     assert set(rows) >= {"spike", "dip", "level_shift", "drift", "flatline", "dropout", "noise_burst"}
+    assert "alarms against injected episodes after warm-up (grace 5 readings)" in outcome.output
+    with (tmp_path / "simulated_alarms.csv").open() as handle:
+        alarms = {row["anomaly type"]: row for row in csv.DictReader(handle)}
+    judged = {name: row for name, row in alarms.items() if name not in ("all types", "false alarms")}
+    assert judged and all(0 <= int(row["caught"]) <= int(row["episodes"]) for row in judged.values())
+    assert int(alarms["all types"]["episodes"]) == sum(int(row["episodes"]) for row in judged.values())
+    assert "per 1,000 sensor-hours" in alarms["false alarms"]["median delay (s)"]
 
 
 def test_the_simulated_city_counts_every_label_after_the_warm_up_once() -> None:
