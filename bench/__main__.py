@@ -14,10 +14,12 @@ from contextlib import contextmanager
 import click
 
 from bench.alarm_latency import alarm_latency, one_hop
+from bench.detector_cost import micros_per_reading
 from bench.produce import prebuilt_messages, raw_producer, simulator_feed
 from bench.stages import stage_costs
 from bench.steady import steady, summary
 from bench.throughput import Throughput, fill_raw, isolated, passthrough, pipeline
+from models.registry import DEFAULT_DETECTOR, DETECTORS, NAMED_DETECTORS
 from streams import stack
 from streams.city import load_city
 from streams.settings import Settings
@@ -140,6 +142,23 @@ def alarms(trials: int) -> None:
     ):
         click.echo(f"  {name:<46} {figures.median * 1000:8.1f} {figures.p99 * 1000:8.1f}")
     click.echo(f"  {'ratio (median)':<46} {ours.median / baseline.median:8.1f}")
+
+
+@main.command()
+@click.option(
+    "--detector",
+    "names",
+    multiple=True,
+    type=click.Choice(sorted(NAMED_DETECTORS)),
+    help=f"A detector to time (repeat for several) [default: all of ours, {DEFAULT_DETECTOR} first].",
+)
+@click.option("--readings", default=50_000, show_default=True, help="Readings timed after the warm-up.")
+@click.option("--warmup", default=1_000, show_default=True, help="Readings learnt first, not timed.")
+def detectors(names: tuple[str, ...], readings: int, warmup: int) -> None:
+    """CPU per reading of each named detector's observe alone, on one made-up minute-by-minute sensor."""
+    click.echo(f"CPU per reading of observe, over {readings:,} readings after {warmup:,} (µs):")
+    for name in names or (DEFAULT_DETECTOR, *sorted(set(DETECTORS) - {DEFAULT_DETECTOR})):
+        click.echo(f"  {name:<48} {micros_per_reading(NAMED_DETECTORS[name], readings, warmup):8.1f}")
 
 
 @main.command(name="all")

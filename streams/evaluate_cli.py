@@ -3,7 +3,9 @@
 Over a benchmark folder (``timestamp,value`` CSV files and a windows JSON, as NAB lays them out) it
 runs every chosen detector, one fresh detector per file, and reports the NAB score under its three
 profiles (one threshold per detector and profile over all files, as NAB sweeps it), precision,
-recall, mean detection delay and microseconds per reading, in total and per file. ``--simulated``
+recall, mean detection delay and microseconds per reading, in total and per file. With
+``--cross-validate`` it reports instead each group held out (a detector's setting and threshold chosen
+on the other groups, :mod:`models.cross_validation`), overall, and in-sample. ``--simulated``
 runs each sensor's own detector (``detector_for(kind)``, as the pipeline does) over the simulated
 city's labelled stream and reports recall and precision per anomaly type.
 """
@@ -21,10 +23,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from models.benchmark import Series, load_corpus, write_series
+from models.cross_validation import Setting, cross_validate, group_of, table
 from models.episodes import table_rows
 from models.evaluation import DetectorResult, evaluate_detector
 from models.nab import PROFILES, STANDARD, probation_length
-from models.registry import DEFAULT_DETECTOR, DETECTORS, NAMED_DETECTORS, detector_for
+from models.registry import DEFAULT_DETECTOR, DETECTORS, GRIDS, NAMED_DETECTORS, detector_for
 from models.simulated import CityResult, evaluate_city, judge_city_alarms, simulate_city
 from sensors.sites import SiteRegistry
 
@@ -202,6 +205,37 @@ def _missed(result: CityResult) -> list[str]:
     return [kind.anomaly.value for kind in result.types if kind.labels and kind.recall < MISSED_BELOW]
 
 
+def _corpus(data: Path, windows: Path | None) -> list[Series]:
+    try:
+        return load_corpus(data, windows)
+    except (OSError, ValueError, KeyError) as error:
+        raise click.ClickException(f"cannot read the benchmark in {data}: {error}") from None
+
+
+def _cross_validation(
+    console: Console, data: Path, corpus: Sequence[Series], names: Sequence[str], out: Path | None
+) -> list[str]:
+    """Cross-validate each named detector over the groups of ``corpus``: print, and return, its table."""
+    groups = len({group_of(series.name) for series in corpus})
+    console.print(f"{len(corpus)} files in {groups} groups, {sum(len(s.windows) for s in corpus)} windows")
+    report = [f"## Cross-validation across the groups of `{data}`", ""]
+    for name in names:
+        grid = GRIDS.get(name, {name: NAMED_DETECTORS[name]})
+        console.print(f"cross-validating {name} ({len(grid)} setting(s)) ...")
+        settings = [Setting(label, factory) for label, factory in grid.items()]
+        try:
+            result = cross_validate(name, settings, corpus)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        header, rows = table(result)
+        title = f"{name}: NAB score held out per group, {result.micros_per_reading:.1f} µs/reading"
+        console.print(_table(title, header, rows))
+        report += [f"### {title}", "", markdown(header, rows), ""]
+        if out is not None:
+            _write_csv(out / f"cross_validation_{name}.csv", header, rows)
+    return report
+
+
 @click.command()
 @click.argument("data", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
@@ -225,6 +259,13 @@ def _missed(result: CityResult) -> list[str]:
 )
 @click.option("--plots/--no-plots", default=True, show_default=True, help="With --out: one PNG per file.")
 @click.option(
+    "--cross-validate",
+    is_flag=True,
+    help="Instead of one in-sample table: for each group of DATA (a folder under data/), choose each"
+    " detector's setting and threshold on the other groups and score it; held out beside in-sample"
+    f" [default detector: {DEFAULT_DETECTOR}].",
+)
+@click.option(
     "--simulated", is_flag=True, help="Also judge detector_for(kind) on the simulated city, per type."
 )
 @click.option("--sites", default=40, show_default=True, help="Sites of the simulated city.")
@@ -240,6 +281,7 @@ def evaluate(
     out: Path | None,
     results: Path | None,
     plots: bool,
+    cross_validate: bool,
     simulated: bool,
     sites: int,
     days: float,
@@ -253,11 +295,12 @@ def evaluate(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     report: list[str] = []
-    if data is not None:
-        try:
-            corpus = load_corpus(data, windows)
-        except (OSError, ValueError, KeyError) as error:
-            raise click.ClickException(f"cannot read the benchmark in {data}: {error}") from None
+    if data is not None and cross_validate:
+        report += _cross_validation(
+            console, data, _corpus(data, windows), detectors or (DEFAULT_DETECTOR,), out
+        )
+    elif data is not None:
+        corpus = _corpus(data, windows)
         names = detectors or (DEFAULT_DETECTOR, *sorted(set(DETECTORS) - {DEFAULT_DETECTOR}))
         rows = sum(len(series.values) for series in corpus)
         console.print(f"{len(corpus)} files, {rows:,} rows, {sum(len(s.windows) for s in corpus)} windows")
