@@ -1,9 +1,10 @@
 """The city overview (``openlab-city``): every site on a map in the colour of its state, the active
-alarms by severity and by district, and how much the pipeline takes in and dead-letters."""
+alarms by severity and by district, how much the pipeline takes in and dead-letters, and the
+congestion at intersections (the example stream agent's)."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import bargauge, geomap, stat
+from grafana_foundation_sdk.builders import bargauge, geomap, stat, table
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.models import common
@@ -22,6 +23,7 @@ from dashboards.parts import (
     group_rows,
     join_by_time,
     keep_rows,
+    links,
     organize,
     panel,
     ratio,
@@ -184,6 +186,36 @@ def site_map() -> geomap.Panel:
     )
 
 
+CONGESTION_COLUMNS = ("index", "speed", "free_speed", "flow")
+
+
+def congested_intersections() -> table.Panel:
+    """The example stream agent's output (``examples/congestion``): each intersection's latest
+    judged minute, most congested first."""
+    latest = ", ".join(f"last({name(field)}) AS {name(field)}" for field in CONGESTION_COLUMNS)
+    query = select(latest, measurements.CONGESTION, by=("site_id", "district"))
+    return (
+        panel(
+            table.Panel(),
+            "Congestion at intersections",
+            "Each road intersection's latest minute as the congestion agent judged it from its flow "
+            "and speed sensors together: the congestion index (0 free flow, 1 standstill: one less the "
+            "speed over the intersection's free speed), the speed and free speed (km/h) and the flow "
+            "(vehicles an hour). From an index of 0.5 with traffic flowing the minute is congested; three "
+            "such minutes in a row raise an alarm on the intersection's speed sensor. Empty unless the "
+            "worker runs the agent (OPENLAB_AGENTS). Click an intersection to open its drill-down.",
+            InfluxQL(query).table(),
+            width=24,
+            height=8,
+        )
+        .transformations([sort_rows("index"), organize(hidden=("Time",))])
+        .override_by_name("index", [model.DynamicConfigValue("unit", "percentunit")])
+        .override_by_name("site_id", [links(site_link())])
+        .override_by_name("district", [links(district_link())])
+        .no_value("No intersection judged: is the congestion agent running?")
+    )
+
+
 def dashboard() -> board_builder.Dashboard:
     """The city overview."""
     return board(
@@ -216,5 +248,6 @@ def dashboard() -> board_builder.Dashboard:
                     ),
                 ],
             ),
+            ("Traffic", [congested_intersections()]),
         ],
     )

@@ -42,6 +42,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     measurements.ALARM: (measurements.ALARM_TAGS, measurements.ALARM_FIELDS),
     measurements.SENSOR_STATUS: (measurements.SENSOR_STATUS_TAGS, measurements.SENSOR_STATUS_FIELDS),
     measurements.MODEL: (measurements.MODEL_TAGS, measurements.MODEL_FIELDS),
+    measurements.CONGESTION: (measurements.CONGESTION_TAGS, measurements.CONGESTION_FIELDS),
 }
 """Each measurement's tags and fields, as :mod:`sensors.measurements` defines them."""
 

@@ -1,7 +1,8 @@
 """Every query of every dashboard, run against the real InfluxDB after the real pipeline has
 processed two hours of a small city: injected anomalies, a sensor with one alarm that cleared
 and one still open at the end, acknowledged by an operator, bad input of every kind, duplicates,
-late and out-of-order readings, a flatlined and a silent sensor.
+late and out-of-order readings, a flatlined and a silent sensor; the example stream agent
+(congestion at intersections) runs beside the pass.
 
 Each panel's and annotation's InfluxQL is rendered the way Grafana would send it (macros,
 ``$__interval``, template variables: first with the dashboards' defaults, "All" included, then
@@ -106,7 +107,8 @@ def _events(settings: Settings, start: datetime) -> tuple[list[tuple[bytes, byte
 
 @pytest.fixture(scope="module")
 def stretch(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stretch]:
-    settings = isolated(stack_settings, metrics_seconds=2.0)
+    # The worker runs the example stream agent too, for the city dashboard's congestion panel.
+    settings = isolated(stack_settings, metrics_seconds=2.0, agents="congestion")
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=HOURS, minutes=5)
     events, valid, site, sensor_id, kind = _events(settings, start)
     worker: subprocess.Popen[bytes] = start_worker(settings, tmp_path_factory.mktemp("worker") / "worker.log")
@@ -116,9 +118,12 @@ def stretch(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
             await produce(settings, events)
 
             async def written() -> bool:
-                return await count_points(settings) >= valid
+                congestion = await influxql(
+                    settings, f'SELECT count("index") FROM "{measurements.CONGESTION}"'
+                )
+                return await count_points(settings) >= valid and bool(congestion)
 
-            await wait_for(f"{valid} reading points", written, seconds=240)
+            await wait_for(f"{valid} reading points and the congestion agent's", written, seconds=240)
 
             async def troubled_alarm() -> Alarm | None:
                 values = await read_values(settings, TopicNames.of(settings).alerts)
@@ -199,6 +204,7 @@ def test_the_stretch_holds_what_the_dashboards_show(stretch: Stretch) -> None:
             measurements.PIPELINE,
             measurements.SINK,
             measurements.WORKER,
+            measurements.CONGESTION,
         ):
             series = await influxql(stretch.settings, f'SELECT count(*) FROM "{measurement}"')
             found[measurement] = max((v for s in series for v in s["values"][0][1:] if v), default=0)
