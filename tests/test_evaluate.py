@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from models.benchmark import load_corpus, write_series
 from models.nab import Window
-from models.registry import DETECTORS
+from models.registry import DEFAULT_DETECTOR, DETECTORS
 from models.simulated import evaluate_city, simulate_city
 from streams.cli import main
 
@@ -85,7 +85,7 @@ def test_evaluate_prints_every_detectors_nab_scores_and_writes_tables_plots_and_
         assert text in outcome.output
     with (out / "nab.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert rows[0]["detector"] == "seasonal_likelihood"
+    assert rows[0]["detector"] == DEFAULT_DETECTOR
     assert {row["detector"] for row in rows} == set(DETECTORS)
     for row in rows:
         assert -1000.0 <= float(row["NAB standard"]) <= 100.0
@@ -104,7 +104,7 @@ def test_evaluate_prints_every_detectors_nab_scores_and_writes_tables_plots_and_
         assert all(0.0 <= float(row[2]) <= 1.0 for row in written[1:])
 
 
-def test_the_default_detector_finds_both_synthetic_anomalies(tmp_path: Path) -> None:
+def test_seasonal_likelihood_finds_both_synthetic_anomalies(tmp_path: Path) -> None:
     make_benchmark(tmp_path)
     outcome = CliRunner().invoke(
         main, ["evaluate", str(tmp_path), "--detector", "seasonal_likelihood", "--out", str(tmp_path / "o")]
@@ -114,6 +114,55 @@ def test_the_default_detector_finds_both_synthetic_anomalies(tmp_path: Path) -> 
         [row] = list(csv.DictReader(handle))
     assert float(row["recall"]) == 1.0
     assert float(row["NAB standard"]) > 50.0
+
+
+def test_the_default_detector_finds_both_synthetic_anomalies(tmp_path: Path) -> None:
+    make_benchmark(tmp_path)
+    outcome = CliRunner().invoke(
+        main, ["evaluate", str(tmp_path), "--detector", DEFAULT_DETECTOR, "--out", str(tmp_path / "o")]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    with (tmp_path / "o" / "nab.csv").open() as handle:
+        [row] = list(csv.DictReader(handle))
+    assert float(row["recall"]) == 1.0
+    assert float(row["NAB standard"]) > 50.0
+
+
+def test_evaluate_cross_validates_across_the_groups(tmp_path: Path) -> None:
+    make_benchmark(tmp_path)
+    out = tmp_path / "o"
+    outcome = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path),
+            "--cross-validate",
+            "--detector",
+            "gaussian_zscore",
+            "--detector",
+            DEFAULT_DETECTOR,
+            "--out",
+            str(out),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "2 files in 2 groups" in outcome.output
+    assert f"cross-validating {DEFAULT_DETECTOR} (4 setting(s))" in outcome.output
+    with (out / "cross_validation_gaussian_zscore.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["held out"] for row in rows] == ["other", "synthetic", "overall held out", "in-sample"]
+    assert all(-1000.0 <= float(row["standard"]) <= 100.0 for row in rows)
+    assert (out / f"cross_validation_{DEFAULT_DETECTOR}.csv").is_file()
+    assert "## Cross-validation across the groups of" in (out / "evaluation.md").read_text()
+
+
+def test_cross_validation_needs_two_groups(tmp_path: Path) -> None:
+    write_series(tmp_path / "data" / "one" / "a.csv", [stamp(r) for r in range(10)], [1.0] * 10)
+    (tmp_path / "windows.json").write_text(json.dumps({"one/a.csv": [[stamp(3), stamp(5)]]}))
+    outcome = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--cross-validate"])
+    assert outcome.exit_code != 0
+    assert "two groups at least" in outcome.output
 
 
 def test_evaluate_needs_a_folder_or_the_simulated_city() -> None:
