@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,11 +100,16 @@ def summarise(detector: SensorDetector) -> ModelSummary:
 
 
 def summary_fields(summary: ModelSummary) -> dict[str, float | int | bool | str]:
-    """The fields of a summary's ``model`` point (those it has: no expected range before a reading).
+    """The fields of a summary's ``model`` point: those it has (no expected range before a reading), and
+    no infinite or undefined number, which InfluxDB would refuse with the whole write.
 
     >>> from models.registry import detector_for
     >>> sorted(summary_fields(summarise(detector_for("humidity"))))
     ['drift_mean', 'drift_window', 'drifts', 'readings_learnt', 'threshold', 'warming_up']
+    >>> from dataclasses import replace
+    >>> unbounded = replace(summarise(detector_for("humidity")), expected_low=-math.inf, expected_high=3.0)
+    >>> "expected_low" in summary_fields(unbounded), summary_fields(unbounded)["expected_high"]
+    (False, 3.0)
     """
     fields: dict[str, float | int | bool | str] = {
         "readings_learnt": summary.readings_learnt,
@@ -116,7 +122,9 @@ def summary_fields(summary: ModelSummary) -> dict[str, float | int | bool | str]
     fields.update({f"probability_{name}": value for name, value in summary.probabilities.items()})
     if summary.expected_low is not None and summary.expected_high is not None:
         fields.update(expected_low=summary.expected_low, expected_high=summary.expected_high)
-    return fields
+    return {
+        name: value for name, value in fields.items() if not isinstance(value, float) or math.isfinite(value)
+    }
 
 
 def summary_rows(summary: ModelSummary) -> list[tuple[str, str]]:
