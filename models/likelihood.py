@@ -11,7 +11,10 @@ so a single value far out (a spike) is unusual at once. The first ``grace`` raw 
 own grace, when it scores everything 0) are neither judged nor learnt, so the long run is made of
 real scores from the start and a detector can alert after a short warm-up. The long run's spread
 is at least ``floor``: raw scores that were all alike (a sensor that only idled, scored 0 each
-time) would otherwise make any departure at all infinitely unusual.
+time) would otherwise make any departure at all infinitely unusual. With ``averaged``, the long run
+is of the recent means instead of single raw scores, as Numenta's likelihood keeps it: a mean of
+``window`` scores varies less than one score, so a run of unusual scores stands out sooner, and a
+single one less.
 
 >>> likelihood = AnomalyLikelihood(window=5)
 >>> for raw in [1.0, 1.2, 0.8, 1.1, 0.9] * 40:
@@ -22,6 +25,16 @@ True
 ...     likelihood.learn_one(raw)
 >>> likelihood.score_one(5.0) > 0.9999
 True
+
+Five high scores in a row after a long run of alternating ones: unremarkable against single scores,
+unusual against the means of ten.
+
+>>> plain, averaged = AnomalyLikelihood(window=10), AnomalyLikelihood(window=10, averaged=True)
+>>> for raw in [0.0, 1.0] * 100 + [1.0] * 4:
+...     plain.learn_one(raw)
+...     averaged.learn_one(raw)
+>>> round(plain.score_one(1.0), 3), round(averaged.score_one(1.0), 3)
+(0.719, 1.0)
 """
 
 from __future__ import annotations
@@ -40,8 +53,14 @@ class AnomalyLikelihood:
     name = "likelihood"
     version = 2
 
-    def __init__(self, window: int = 5, cap: float = 5.0, grace: int = 0, floor: float = 1e-3) -> None:
+    averaged = False
+    """Whether the long run is of the recent means (a class default: checkpoints from before it lack it)."""
+
+    def __init__(
+        self, window: int = 5, cap: float = 5.0, grace: int = 0, floor: float = 1e-3, averaged: bool = False
+    ) -> None:
         self.window = window
+        self.averaged = averaged
         self.cap = cap
         self.grace = grace
         self.floor = floor
@@ -72,6 +91,8 @@ class AnomalyLikelihood:
         if self.n_seen <= self.grace:
             return
         raw = min(raw, self.cap)
-        self._recent.append(raw)
-        self._mean.update(raw)
-        self._var.update(raw)
+        recent = self._recent
+        recent.append(raw)
+        learnt = sum(recent) / len(recent) if self.averaged else raw
+        self._mean.update(learnt)
+        self._var.update(learnt)
