@@ -10,13 +10,13 @@ times, and when last, the window was cut because the mean moved).
 >>> from models.registry import detector_for
 >>> detector = detector_for("temperature")
 >>> start = datetime(2026, 11, 30, tzinfo=UTC)
->>> for minute in range(90):
-...     _ = detector.observe(14.0 + 0.1 * (minute % 5), start + timedelta(minutes=minute))
->>> for minute in range(90, 400):
-...     _ = detector.observe(24.0 + 0.1 * (minute % 5), start + timedelta(minutes=minute))
+>>> for minute in range(300):
+...     _ = detector.observe(14.0 + 0.1 * (minute % 7), start + timedelta(minutes=minute))
+>>> for minute in range(300, 1000):
+...     _ = detector.observe(24.0 + 0.1 * (minute % 7), start + timedelta(minutes=minute))
 >>> summary = summarise(detector)
 >>> summary.detector, summary.readings_learnt, summary.warming_up, summary.threshold
-('seasonal_likelihood@5', 400, False, 0.9999)
+('seasonal_likelihood@5', 1000, False, 0.9999)
 >>> summary.drifts >= 1, summary.drifted_at is not None, round(summary.drift_mean)
 (True, True, 24)
 >>> summary.probabilities["max"] >= summary.probabilities["p50"], summary.recent
@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.detector import SensorDetector
+from models.detector import DRIFT_BLOCK, SensorDetector
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0}
 """The quantiles of the latest probabilities a summary gives, by name."""
@@ -93,7 +93,7 @@ def summarise(detector: SensorDetector) -> ModelSummary:
         expected_low=None if last is None else last.expected_low,
         expected_high=None if last is None else last.expected_high,
         drift_mean=float(adwin.estimation),
-        drift_window=int(adwin.width),
+        drift_window=int(adwin.width) * DRIFT_BLOCK,
         drifts=detector.drifts,
         drifted_at=detector.drifted_at,
     )
