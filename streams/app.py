@@ -104,10 +104,14 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     publisher = Publisher(settings)
     worker = PassWorker(settings, OnePass(settings, registry, counters, publisher, writer))
     # Faust starts a service instance as it does a class (faust.App._prepare_subservice).
+    # The metrics' writer is closed by the pass, or else by the first agent.
+    closing: tuple[InfluxWriter, ...] = (metrics_writer,)
     if settings.pipeline:
-        app.service(PassService(worker, (writer, metrics_writer)))  # type: ignore[arg-type]
+        app.service(PassService(worker, (writer, *closing)))  # type: ignore[arg-type]
+        closing = ()
     for agent in load_agents(settings.agents):
-        app.service(AgentService(settings, agent, registry, counters))  # type: ignore[arg-type]
+        app.service(AgentService(settings, agent, registry, counters, closing))  # type: ignore[arg-type]
+        closing = ()
 
     def take_stock() -> None:
         counters.lag = worker.lag()

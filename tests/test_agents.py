@@ -28,7 +28,7 @@ from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Fetched
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import read_values
+from streams.topics import committed_offsets, read_values
 from tests.agent_plugins import broken, stray
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
@@ -183,3 +183,36 @@ async def test_an_agent_that_raises_does_not_stop_the_pass_nor_the_other_agents(
     assert 'openlab_events_total{outcome="failed",reason="",stage="broken"}' in metrics
     assert 'openlab_events_total{outcome="taken",reason="",stage="congestion"}' in metrics
     assert process.poll() is None, "the worker must still be running"
+
+
+async def test_a_worker_without_the_pass_runs_its_agents_alone(
+    stack_settings: Settings, worker: WorkerFactory
+) -> None:
+    from tests.conftest import isolated
+
+    settings = await asyncio.to_thread(isolated, stack_settings, agents="congestion", pipeline=False)
+    site = sites_with(settings, "traffic_flow", "traffic_speed")[0]
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    readings = [
+        scored(site, kind, value, start + timedelta(minutes=minute, seconds=offset))
+        for minute in range(3)
+        for offset, kind, value in ((5, "traffic_flow", 900.0), (25, "traffic_speed", 40.0))
+    ]
+    raw = [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in readings]
+    process = worker(settings)
+    publisher = Publisher(settings)
+    try:
+        await publisher.publish(settings.topic("readings.raw"), raw)
+        await publisher.publish(settings.topic("readings.scored"), raw)
+    finally:
+        await publisher.stop()
+
+    async def judged() -> bool:
+        rows = await influxql(settings, f'SELECT count("index") FROM "{CONGESTION}"')
+        return bool(rows) and rows[0]["values"][0][1] == 3
+
+    await wait_for("three judged minutes", judged, seconds=60)
+    await asyncio.sleep(5)  # a pass would have taken readings.raw by now
+    assert await count_points(settings) == 0, "the pass must not run"
+    assert await committed_offsets(settings, settings.app_id) == {}
+    assert process.poll() is None

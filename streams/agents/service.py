@@ -37,9 +37,12 @@ class AgentService(Service):
         agent: Agent[Any],
         registry: SiteRegistry,
         counters: PipelineCounters,
+        closing: tuple[InfluxWriter, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.closing = closing
+        """Other writers of the worker to close with its own (the metrics' when the pass is off)."""
         self.settings = settings
         self.agent = agent
         self.writer = InfluxWriter(settings, counters.sink)
@@ -60,5 +63,6 @@ class AgentService(Service):
             log.warning("agent %s did not finish its batch within %.0f s", self.agent.name, FINISH_SECONDS)
 
     async def on_shutdown(self) -> None:
-        await self.writer.close()
+        for writer in (self.writer, *self.closing):
+            await writer.close()
         await self.publisher.stop()

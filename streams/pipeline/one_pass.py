@@ -30,7 +30,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from sensors.cleaning import Cleaner, Reason, Rejection
-from sensors.measurements import REJECTED
 from sensors.sites import SiteRegistry
 from streams.checkpoints import DetectorCheckpoints
 from streams.kafka_clients import aiokafka_options
@@ -39,7 +38,7 @@ from streams.pipeline.alarm import AlarmStep
 from streams.pipeline.batch import Event, Outputs
 from streams.pipeline.clean import CleanStep
 from streams.pipeline.score import ScoreStep
-from streams.pipeline.sink import PointWriter, write_points
+from streams.pipeline.sink import PointWriter, send_outputs
 from streams.pipeline.state import SensorStates
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -120,28 +119,12 @@ class OnePass:
         self.counters.readings += len(readings)
 
     async def send(self, out: Outputs) -> None:
-        """Send a batch's records and points together, then its dead letters (which include the
-        events whose points InfluxDB refused), and only then the changelog of the sensors' state
-        they came from.
-
-        The order is what makes a worker's death harmless: before the changelog is stored, the
-        state a successor restores is the one the batch started from, so the batch taken again
-        makes every output again (an alarm event, a dead letter); once it is stored, every
-        output already was. The other way round, a successor would find the batch's readings
-        already seen, make nothing of them, and the outputs not stored yet would be lost.
-        """
+        """Send a batch's outputs, the changelog of the sensors' state last
+        (:func:`~streams.pipeline.sink.send_outputs` says why that order)."""
         started = time.process_time()
-        publish = self.publisher.publish
-        written, _ = await asyncio.gather(
-            write_points(self.writer, out.points, out),
-            asyncio.gather(*(publish(topic, records) for topic, records in out.records.items() if records)),
+        await send_outputs(
+            self.publisher, self.writer, self.counters, out, (self.names.deadletter, self.names.state)
         )
-        for stage, n in written.items():
-            self.counters.count(stage, "written", n=n)
-        for _, rejection, stage, _ in out.rejected:
-            self.counters.count(stage, REJECTED, rejection.reason.value)
-        await publish(self.names.deadletter, out.dead_letters(datetime.now(UTC)))
-        await self.publisher.publish_to_partitions(self.names.state, out.changelog)
         self.counters.step_seconds["send"] += time.process_time() - started
 
 
