@@ -174,29 +174,35 @@ TRANSITION_BASE = 0.9999
 TRANSITION_LEARN_RANGE = 300
 """Readings whose range fixes a transition likelihood detector's bins (it scores nothing before)."""
 
+TRANSITION_LONG_RUN = 100
+"""Novelties the likelihood learns after the bins are fixed before the detector may alert: its long run."""
+
 
 def transition_likelihood(bins: int = 6, rest: int = 75) -> SensorDetector:
     """Transition novelty, its anomaly likelihood, and a rest of ``rest`` readings after each detection.
 
     The value's bin and its transitions from the last two bins (:class:`~models.transitions.TransitionNovelty`
     with ``bins`` across the range of the first :data:`TRANSITION_LEARN_RANGE` readings); how unusual the
-    mean of the last ten novelties is against all such means so far (the averaged
-    :class:`~models.likelihood.AnomalyLikelihood`); one detection at :data:`TRANSITION_BASE`, then ``rest``
-    readings of quiet (:class:`~models.rest.Rest`).
+    mean of the last ten novelties is against all such means since then (the averaged
+    :class:`~models.likelihood.AnomalyLikelihood`), alerting once it has :data:`TRANSITION_LONG_RUN` of
+    them; one detection at :data:`TRANSITION_BASE`, then ``rest`` readings of quiet
+    (:class:`~models.rest.Rest`).
     The defaults are what leave-one-group-out cross-validation over NAB's groups chooses from
     :data:`TRANSITION_GRID` (``openlab evaluate DATA --cross-validate``).
     """
     return SensorDetector(
         "transition_likelihood",
-        2,
+        3,
         TransitionNovelty(bins=bins, order=2, learn_range=TRANSITION_LEARN_RANGE),
         Rest(
-            AnomalyLikelihood(window=10, cap=1.0, floor=LEAST_SCORE_SPREAD, averaged=True),
+            AnomalyLikelihood(
+                window=10, cap=1.0, grace=TRANSITION_LEARN_RANGE, floor=LEAST_SCORE_SPREAD, averaged=True
+            ),
             base=TRANSITION_BASE,
             period=rest,
         ),
         threshold=TRANSITION_BASE,
-        warmup=TRANSITION_LEARN_RANGE,
+        warmup=TRANSITION_LEARN_RANGE + TRANSITION_LONG_RUN,
     )
 
 

@@ -59,6 +59,8 @@ class TransitionNovelty(base.AnomalyDetector):
         """The latest bins, oldest first."""
         self.contexts: set[tuple[int, ...]] = set()
         """Every context learnt: a bin alone, and each transition into a bin from up to ``order`` before."""
+        self.first: list[float] = []
+        """The values learnt before the bins were fixed, learnt again in their bins once they are."""
         self.first_bin = 0
         self.last_bin = -1
 
@@ -80,11 +82,18 @@ class TransitionNovelty(base.AnomalyDetector):
         self.n_seen += 1
         if not self.width:
             self.low, self.high = min(self.low, value), max(self.high, value)
+            self.first.append(value)
             if self.n_seen >= self.learn_range:
                 size = max(abs(self.low), abs(self.high))
                 span = (self.high - self.low) / self.bins
                 self.width = max(span, _RELATIVE_FLOOR * size, _ABSOLUTE_FLOOR)
+                for first in self.first:
+                    self._learn(first)
+                self.first = []
             return
+        self._learn(value)
+
+    def _learn(self, value: float) -> None:
         contexts = self._contexts(value)
         self.contexts.update(contexts)
         latest = contexts[0][0]
