@@ -174,11 +174,17 @@ TRANSITION_BASE = 0.9999
 TRANSITION_LEARN_RANGE = 300
 """Readings whose range fixes a transition likelihood detector's bins (it scores nothing before)."""
 
+TRANSITION_LEAST_SPREAD = 0.02
+"""The least spread of the likelihood's long run of mean novelties. A sensor whose every context was known
+(its long run all 0) then alerts at a wholly new context (a new bin: a mean of 0.1 over ten readings, five
+times this spread), not at a new transition or two, which a noisy value at a bin's edge makes now and
+then (with a floor of 0.001, twice in a made-up sensor's second day)."""
+
 TRANSITION_LONG_RUN = 100
 """Novelties the likelihood learns after the bins are fixed before the detector may alert: its long run."""
 
 
-def transition_likelihood(bins: int = 6, rest: int = 75) -> SensorDetector:
+def transition_likelihood(bins: int = 8, rest: int = 75) -> SensorDetector:
     """Transition novelty, its anomaly likelihood, and a rest of ``rest`` readings after each detection.
 
     The value's bin and its transitions from the last two bins (:class:`~models.transitions.TransitionNovelty`
@@ -192,11 +198,11 @@ def transition_likelihood(bins: int = 6, rest: int = 75) -> SensorDetector:
     """
     return SensorDetector(
         "transition_likelihood",
-        3,
+        4,
         TransitionNovelty(bins=bins, order=2, learn_range=TRANSITION_LEARN_RANGE),
         Rest(
             AnomalyLikelihood(
-                window=10, cap=1.0, grace=TRANSITION_LEARN_RANGE, floor=LEAST_SCORE_SPREAD, averaged=True
+                window=10, cap=1.0, grace=TRANSITION_LEARN_RANGE, floor=TRANSITION_LEAST_SPREAD, averaged=True
             ),
             base=TRANSITION_BASE,
             period=rest,
@@ -216,7 +222,7 @@ readings (CAD OSE rests a fifth of NAB's probation, 120 to 150 readings on most 
 
 DEFAULT_DETECTOR = "transition_likelihood"
 """The detector of a sensor of unknown kind and cadence (benchmark files): the best held out across NAB's
-groups (``openlab evaluate DATA --cross-validate``; 69.8 standard on the 35 shared files, where
+groups (``openlab evaluate DATA --cross-validate``; 65.2 standard on the 35 shared files, where
 ``seasonal_likelihood``, tuned on traffic and artificial series, scores 15.7)."""
 
 DETECTORS: dict[str, Callable[[], SensorDetector]] = {

@@ -23,7 +23,7 @@ stays flat halfway up), scores up to 1. It scores 0 while it learns its range.
 >>> model.score_one(features(9.0, at))  # far above every bin
 1.0
 >>> model.expected(features(0.0, at), width=4.0)
-(0.0, 3.75)
+(-0.375, 3.375)
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class TransitionNovelty(base.AnomalyDetector):
         self.high = -math.inf
         self.width = 0.0
         """A bin's width (0 until the range is learnt)."""
+        self.origin = 0.0
+        """The lower edge of the first bin: half a bin below the least value learnt, so a value just
+        beyond the range of the first values (which had to end somewhere) is not new."""
         self.recent: deque[int] = deque(maxlen=order)
         """The latest bins, oldest first."""
         self.contexts: set[tuple[int, ...]] = set()
@@ -66,7 +69,7 @@ class TransitionNovelty(base.AnomalyDetector):
 
     def _contexts(self, value: float) -> list[tuple[int, ...]]:
         """The value's bin alone, then after the latest bin, the latest two, ... (oldest bin first)."""
-        latest = (math.floor((value - self.low) / self.width),)
+        latest = (math.floor((value - self.origin) / self.width),)
         recent = tuple(self.recent)
         return [recent[len(recent) - before :] + latest for before in range(len(recent) + 1)]
 
@@ -87,6 +90,7 @@ class TransitionNovelty(base.AnomalyDetector):
                 size = max(abs(self.low), abs(self.high))
                 span = (self.high - self.low) / self.bins
                 self.width = max(span, _RELATIVE_FLOOR * size, _ABSOLUTE_FLOOR)
+                self.origin = self.low - self.width / 2.0
                 for first in self.first:
                     self._learn(first)
                 self.first = []
@@ -105,4 +109,4 @@ class TransitionNovelty(base.AnomalyDetector):
         if not self.width:
             value = x[VALUE]
             return (self.low, self.high) if self.n_seen else (value, value)
-        return self.low + self.first_bin * self.width, self.low + (self.last_bin + 1) * self.width
+        return self.origin + self.first_bin * self.width, self.origin + (self.last_bin + 1) * self.width
