@@ -11,8 +11,9 @@ at an edge would otherwise shrink both spreads to their floor, and the value's f
 edge, however usual (the sun rising), would score as if it were a spike.
 
 It is a River anomaly detector on :func:`~models.detector.features` (``value``, and ``at`` when it has a
-profile), so River's preprocessing composes with it: the value standardised first, say, with the
-moment passed on beside it.
+profile), so River's preprocessing composes with it (the value standardised first, say, with the
+moment passed on beside it), and River's anomaly filters wrap it (a score above 6 is an anomaly, and
+not learnt).
 
 >>> from datetime import UTC, datetime, timedelta
 >>> from models.detector import features
@@ -37,6 +38,13 @@ True
 ...     scaled.learn_one(features(rush(at), at))
 >>> scaled.score_one(features(20.0, morning)) > 8
 True
+>>> from river import anomaly
+>>> guarded = anomaly.ThresholdFilter(SeasonalZScore(grace=5), threshold=6.0)
+>>> for minute in range(100):
+...     guarded.learn_one(features(20.0 + minute % 3, start + timedelta(minutes=minute)))
+>>> spike = features(90.0, start + timedelta(minutes=100))
+>>> guarded.classify(guarded.score_one(spike)), guarded.learn_one(spike), guarded.anomaly_detector.n_seen
+(True, None, 100)
 """
 
 from __future__ import annotations
