@@ -184,11 +184,12 @@ TRANSITION_LONG_RUN = 100
 """Novelties the likelihood learns after the bins are fixed before the detector may alert: its long run."""
 
 
-def transition_likelihood(bins: int = 8, rest: int = 75) -> SensorDetector:
+def transition_likelihood(resolutions: tuple[int, ...] = (8, 3), rest: int = 75) -> SensorDetector:
     """Transition novelty, its anomaly likelihood, and a rest of ``rest`` readings after each detection.
 
-    The value's bin and its transitions from the last two bins (:class:`~models.transitions.TransitionNovelty`
-    with ``bins`` across the range of the first :data:`TRANSITION_LEARN_RANGE` readings); how unusual the
+    The value's bins and their transitions from the last two (:class:`~models.transitions.TransitionNovelty`,
+    at each of ``resolutions``: a number of bins across the range of the first :data:`TRANSITION_LEARN_RANGE`
+    readings); how unusual the
     mean of the last ten novelties is against all such means since then (the averaged
     :class:`~models.likelihood.AnomalyLikelihood`), alerting once it has :data:`TRANSITION_LONG_RUN` of
     them; one detection at :data:`TRANSITION_BASE`, then ``rest`` readings of quiet
@@ -198,8 +199,8 @@ def transition_likelihood(bins: int = 8, rest: int = 75) -> SensorDetector:
     """
     return SensorDetector(
         "transition_likelihood",
-        4,
-        TransitionNovelty(bins=bins, order=2, learn_range=TRANSITION_LEARN_RANGE),
+        5,
+        TransitionNovelty(resolutions=resolutions, order=2, learn_range=TRANSITION_LEARN_RANGE),
         Rest(
             AnomalyLikelihood(
                 window=10, cap=1.0, grace=TRANSITION_LEARN_RANGE, floor=TRANSITION_LEAST_SPREAD, averaged=True
@@ -213,12 +214,13 @@ def transition_likelihood(bins: int = 8, rest: int = 75) -> SensorDetector:
 
 
 TRANSITION_GRID: dict[str, Callable[[], SensorDetector]] = {
-    f"bins={bins} rest={rest}": partial(transition_likelihood, bins, rest)
-    for bins in (6, 8)
+    f"bins={'+'.join(map(str, resolutions))} rest={rest}": partial(transition_likelihood, resolutions, rest)
+    for resolutions in ((8,), (8, 3))
     for rest in (75, 150)
 }
-"""The settings cross-validation chooses among: six bins or eight (CAD OSE's three bits), a rest of 75 or 150
-readings (CAD OSE rests a fifth of NAB's probation, 120 to 150 readings on most files)."""
+"""The settings cross-validation chooses among: eight bins (CAD OSE's three bits) alone or with three beside
+them, a rest of 75 or 150 readings (CAD OSE rests a fifth of NAB's probation, 120 to 150 readings on most
+files)."""
 
 DEFAULT_DETECTOR = "transition_likelihood"
 """The detector of a sensor of unknown kind and cadence (benchmark files): the best held out across NAB's

@@ -25,7 +25,7 @@ def flags(values: list[float]) -> list[int]:
 
 
 def test_the_default_is_transition_likelihood() -> None:
-    assert DETECTORS[DEFAULT_DETECTOR]().label == transition_likelihood().label == "transition_likelihood@4"
+    assert DETECTORS[DEFAULT_DETECTOR]().label == transition_likelihood().label == "transition_likelihood@5"
 
 
 def test_a_usual_cycle_raises_nothing_after_the_warm_up() -> None:
