@@ -8,6 +8,7 @@ process (signals, logging, the service's start and stop), the timer that writes 
 InfluxDB, and the web server of ``/metrics``; its own consumer is not started, so the worker is
 one member of the group, not two.
 
+With the pass runs the alert router (:mod:`streams.pipeline.router`), on a consumer of its own.
 Beside the pass (or without it, ``OPENLAB_PIPELINE=false``), the worker runs the stream agents
 ``OPENLAB_AGENTS`` names (:mod:`streams.agents`), each a service with consumers of its own.
 """
@@ -25,11 +26,13 @@ from mode import Service
 
 from sensors.sites import SiteRegistry
 from streams.agents.plugins import load_agents
+from streams.agents.runtime import AgentWorker
 from streams.agents.service import AgentService
 from streams.influx import InfluxWriter, Refused
 from streams.kafka_clients import SASL_MECHANISM, pipeline_login
 from streams.metrics import PipelineCounters
 from streams.pipeline.one_pass import OnePass, PassWorker
+from streams.pipeline.router import AlertRouter
 from streams.publisher import Publisher
 from streams.settings import Settings
 
@@ -55,19 +58,22 @@ class PassService(Service):
     beyond what it handles itself, the service crashes, and with it the worker (exit status 1), so
     that whatever supervises the worker starts it again rather than leave it idle in the group."""
 
-    def __init__(self, worker: PassWorker, writers: tuple[InfluxWriter, ...], **kwargs: Any) -> None:
+    def __init__(
+        self, worker: PassWorker, router: AgentWorker, writers: tuple[InfluxWriter, ...], **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.worker = worker
+        self.router = router
         self.writers = writers
 
     @Service.task
     async def _consume(self) -> None:
-        await self.worker.run()
+        await asyncio.gather(self.worker.run(), self.router.run())
 
     async def on_stop(self) -> None:
         try:
             async with asyncio.timeout(FINISH_SECONDS):
-                await self.worker.finish()
+                await asyncio.gather(self.worker.finish(), self.router.finish())
         except TimeoutError:
             log.warning("the pass did not finish its batch within %.0f s", FINISH_SECONDS)
 
@@ -103,11 +109,12 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     metrics_writer = InfluxWriter(settings)
     publisher = Publisher(settings)
     worker = PassWorker(settings, OnePass(settings, registry, counters, publisher, writer))
+    router = AgentWorker(settings, AlertRouter(settings, publisher, writer, counters))
     # Faust starts a service instance as it does a class (faust.App._prepare_subservice).
     # The metrics' writer is closed by the pass, or else by the first agent.
     closing: tuple[InfluxWriter, ...] = (metrics_writer,)
     if settings.pipeline:
-        app.service(PassService(worker, (writer, *closing)))  # type: ignore[arg-type]
+        app.service(PassService(worker, router, (writer, *closing)))  # type: ignore[arg-type]
         closing = ()
     for agent in load_agents(settings.agents):
         app.service(AgentService(settings, agent, registry, counters, closing))  # type: ignore[arg-type]

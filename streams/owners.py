@@ -37,10 +37,9 @@ from confluent_kafka.admin import (
 
 from streams.kafka_clients import librdkafka_config
 from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.topics import OWNER_ID_PATTERN, TopicNames
 
-OWNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-"""What an owner id may be: it names a Kafka user, a topic and a group prefix."""
+OWNER_ID = re.compile(OWNER_ID_PATTERN)
 
 SCRAM_ITERATIONS = 8192
 

@@ -24,6 +24,11 @@ the cleaner keep up with a record per sensor per batch, so a worker restoring st
 more than the latest record of each sensor."""
 
 
+OWNER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+"""What an owner id may be: it names a topic (:meth:`TopicNames.owner`), a Kafka user and a
+group prefix."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopicNames:
     """Full topic names for one settings object (the prefix isolates tests and second stacks)."""

@@ -3,8 +3,9 @@ beside the fixtures of :mod:`streams.testing` (``openlab_stack``, ``openlab_sett
 
 - :func:`sites_with`: the city's sites that have sensors of some kinds.
 - :func:`scored`: a scored reading of one of a site's sensors, made by hand.
-- :func:`run_agent`: readings onto ``readings.scored``, the agent's consumers run until they
-  committed them all, and what came out (:class:`AgentRun`).
+- :func:`run_agent`: readings onto ``readings.scored``, the agent's consumers (and then the
+  alert router, which copies its alarm events to the owners' topics) run until they committed
+  them all, and what came out (:class:`AgentRun`).
 
 A plugin's test (``openlab agents new`` writes one)::
 
@@ -35,6 +36,7 @@ from streams.agents.runtime import AgentRunner, AgentWorker, ensure_agent_topics
 from streams.city import load_city
 from streams.influx import InfluxWriter, influxql
 from streams.metrics import PipelineCounters
+from streams.pipeline.router import AlertRouter
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.topics import TopicNames, consumer_lag, read_records, read_values
@@ -100,9 +102,11 @@ async def run_agent(
         await publisher.publish(
             settings.topic(SCORED), [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in readings]
         )
-        runner = AgentRunner(agent, settings, load_city(settings), PipelineCounters(), publisher, writer)
+        counters = PipelineCounters()
+        runner = AgentRunner(agent, settings, load_city(settings), counters, publisher, writer)
+        router = AlertRouter(settings, publisher, writer, counters)
         deadline = time.monotonic() + seconds
-        for consumer in runners(agent, runner):
+        for consumer in [*runners(agent, runner), router]:
             worker = AgentWorker(settings, consumer)
             task = asyncio.create_task(worker.run())
             while await consumer_lag(settings, consumer.group, consumer.inputs) != 0:

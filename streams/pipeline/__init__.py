@@ -8,6 +8,7 @@
 - :mod:`~streams.pipeline.state`: the sensors' health and alarm state, and its changelog.
 - :mod:`~streams.pipeline.one_pass`: the steps in order, and the batch consumer that commits a
   batch once all its outputs were accepted.
+- :mod:`~streams.pipeline.router`: each alarm event of ``alerts`` onto its owner's topic.
 
 The steps are plain objects over an explicit batch, tested without services; only ``one_pass``
 talks to Kafka.

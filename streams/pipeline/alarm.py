@@ -1,7 +1,7 @@
 """The alarm step: each scored reading moves its sensor's alarm state machine, and operators'
-commands acknowledge or clear alarms. Its outputs: alarm events on ``alerts`` and on the owner's
-``alerts.owner.<owner_id>``, ``alarm`` points, and a ``sensor_status`` point whenever a
-sensor's status changes."""
+commands acknowledge or clear alarms. Its outputs: alarm events on ``alerts`` (which
+:mod:`~streams.pipeline.router` copies to the owners' topics), ``alarm`` points, and a
+``sensor_status`` point whenever a sensor's status changes."""
 
 from __future__ import annotations
 
@@ -71,9 +71,8 @@ class AlarmStep:
 def publish_alarm(
     alarm: Alarm, out: Outputs, names: TopicNames, counters: PipelineCounters, stage: str
 ) -> str:
-    """Put ``alarm`` on ``alerts`` and its owner's topic, counted as ``stage``'s; return its point."""
-    record = (alarm.site_id.encode(), alarm.model_dump_json().encode())
-    out.records[names.alerts].append(record)
-    out.records[names.owner(alarm.owner_id)].append(record)
+    """Put ``alarm`` on ``alerts`` (the alert router copies it to its owner's topic), counted as
+    ``stage``'s; return its point."""
+    out.records[names.alerts].append((alarm.site_id.encode(), alarm.model_dump_json().encode()))
     counters.count(stage, alarm.change.value, alarm.severity.value)
     return alarm_line(alarm)
