@@ -60,7 +60,7 @@ def group_of(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Steps:
+class Steps:
     """One file's raw NAB score under one profile as a step function of the threshold.
 
     ``deltas[i]`` is what the raw score gains when the threshold falls to ``thresholds[i]`` (the first
@@ -71,13 +71,14 @@ class _Steps:
     deltas: npt.NDArray[np.float64]
 
 
-def _steps(series: Series, scores: Sequence[float], profile: Profile) -> _Steps:
+def file_steps(series: Series, scores: Sequence[float], profile: Profile) -> Steps:
+    """NAB's sweep of one file's scores, as a step function of the threshold."""
     pairs = np.array(sweep([series.labelled], [scores], profile), dtype=np.float64)
     deltas = np.diff(pairs[:, 1], prepend=0.0)
-    return _Steps(pairs[:, 0], deltas)
+    return Steps(pairs[:, 0], deltas)
 
 
-def best_threshold(steps: Sequence[_Steps]) -> tuple[float, float]:
+def best_threshold(steps: Sequence[Steps]) -> tuple[float, float]:
     """The threshold with the best raw total over the files, and that total (highest threshold on a tie)."""
     thresholds = np.concatenate([step.thresholds for step in steps])
     deltas = np.concatenate([step.deltas for step in steps])
@@ -92,8 +93,8 @@ def best_threshold(steps: Sequence[_Steps]) -> tuple[float, float]:
 class Fold:
     """A choice of setting and threshold made on ``trained_on`` groups, and the files it scored."""
 
-    group: str
-    """The group scored ("" for the in-sample fold, which scores every group)."""
+    group: str | None
+    """The group scored (``None`` for the in-sample fold, which scores every group)."""
     trained_on: tuple[str, ...]
     setting: str
     threshold: float
@@ -144,7 +145,7 @@ class CrossValidation:
 
 
 def _choose(
-    settings: Sequence[Setting], steps: Sequence[Sequence[_Steps]], files: Sequence[int]
+    settings: Sequence[Setting], steps: Sequence[Sequence[Steps]], files: Sequence[int]
 ) -> tuple[int, float]:
     """The setting and threshold best over ``files`` (the first setting on a tie)."""
     best: tuple[int, float, float] | None = None
@@ -157,17 +158,17 @@ def _choose(
 
 
 def _fold(
-    group: str,
+    group: str | None,
     corpus: Sequence[Series],
     groups: Sequence[str],
     settings: Sequence[Setting],
     scores: Sequence[Sequence[Sequence[float]]],
-    steps: Sequence[Sequence[_Steps]],
+    steps: Sequence[Sequence[Steps]],
     profile: Profile,
 ) -> Fold:
-    """Choose on every group but ``group`` (every group for ``""``), score ``group`` (every group)."""
-    train = [number for number, name in enumerate(groups) if name != group or not group]
-    test = [number for number, name in enumerate(groups) if name == group or not group]
+    """Choose on every group but ``group``, score ``group`` (``None``: choose on and score every group)."""
+    train = [number for number, name in enumerate(groups) if group is None or name != group]
+    test = [number for number, name in enumerate(groups) if group is None or name == group]
     setting, threshold = _choose(settings, steps, train)
     outcomes = tuple(
         score_file(corpus[file].labelled, scores[setting][file], threshold, profile) for file in test
@@ -202,11 +203,14 @@ def cross_validate(
     results = []
     for profile in profiles:
         steps = [
-            [_steps(series, file_scores, profile) for series, file_scores in zip(corpus, run, strict=True)]
+            [
+                file_steps(series, file_scores, profile)
+                for series, file_scores in zip(corpus, run, strict=True)
+            ]
             for run in scores
         ]
         folds = tuple(_fold(name, corpus, groups, settings, scores, steps, profile) for name in names)
-        in_sample = _fold("", corpus, groups, settings, scores, steps, profile)
+        in_sample = _fold(None, corpus, groups, settings, scores, steps, profile)
         results.append(ProfileResult(profile, folds, in_sample))
     readings = len(settings) * sum(len(series.values) for series in corpus)
     return CrossValidation(detector, tuple(results), 1e6 * seconds / readings if readings else 0.0)
@@ -225,7 +229,7 @@ def table(result: CrossValidation) -> tuple[tuple[str, ...], list[tuple[str, ...
     rows: list[tuple[str, ...]] = []
     for number, fold in enumerate(standard.folds):
         scores = (f"{result.profile(profile.name).folds[number].score:.1f}" for profile in PROFILES)
-        rows.append((fold.group or "(top)", fold.setting, f"{fold.threshold:.6g}", *scores))
+        rows.append((fold.group or "(top folder)", fold.setting, f"{fold.threshold:.6g}", *scores))
     held_out = (f"{result.profile(profile.name).held_out:.1f}" for profile in PROFILES)
     rows.append(("overall held out", "", "", *held_out))
     in_sample = standard.in_sample

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.benchmark import Series
-from models.cross_validation import Setting, _steps, best_threshold, cross_validate, table
+from models.cross_validation import Setting, best_threshold, cross_validate, file_steps, table
 from models.detector import VALUE, Features, SensorDetector
 from models.nab import PROFILES, STANDARD, Window, score_corpus, score_file, sweep
 from models.unchanged import Unchanged
@@ -70,7 +70,7 @@ def test_each_fold_chooses_its_threshold_without_its_own_group() -> None:
     data = corpus()
     result = cross_validate("read_off", (Setting("plain", read_off),), data)
     folds = {fold.group: fold for fold in result.standard.folds}
-    assert sorted(folds) == ["a", "b", "c"]
+    assert list(folds) == ["a", "b", "c"]
     # Chosen on a and b alone, the threshold is their hits' 0.8: c's hits at 0.5 are all missed.
     assert folds["c"].trained_on == ("a", "b")
     assert folds["c"].threshold == 0.8
@@ -142,11 +142,22 @@ def test_summed_file_sweeps_agree_with_nabs_sweep_of_the_whole_corpus() -> None:
     scores = [[round(rng.random(), 2) if rng.random() < 0.2 else value for value in s.values] for s in data]
     for profile in PROFILES:
         threshold, total = best_threshold(
-            [_steps(s, file_scores, profile) for s, file_scores in zip(data, scores, strict=True)]
+            [file_steps(s, file_scores, profile) for s, file_scores in zip(data, scores, strict=True)]
         )
         labelled = [s.labelled for s in data]
         assert threshold == score_corpus(labelled, scores, profile).threshold
         assert total == pytest.approx(max(raw for _, raw in sweep(labelled, scores, profile)))
+
+
+def test_files_at_the_top_are_a_group_of_their_own() -> None:
+    data = [*corpus()[:3], series("loose.csv", 0.5)]
+    result = cross_validate("read_off", (Setting("plain", read_off),), data)
+    folds = {fold.group: fold for fold in result.standard.folds}
+    assert list(folds) == ["", "a", "b"]
+    assert folds[""].trained_on == ("a", "b")
+    assert [outcome.name for outcome in folds[""].files] == ["loose.csv"]
+    assert folds[""].threshold == 0.8
+    assert result.standard.in_sample.group is None and len(result.standard.in_sample.files) == 4
 
 
 def test_one_group_is_refused() -> None:
