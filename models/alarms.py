@@ -1,9 +1,14 @@
 """Alarms: a sensor's anomalous readings become one alarm that opens, escalates and clears, without Kafka.
 
-A single anomalous reading does not open an alarm; a rule does (:class:`AlarmRules`): ``open_after``
-anomalous readings in a row, or anomalous readings in a row that span ``open_after_seconds`` of
-event time. While the anomaly goes on the sensor has one active alarm (per alarm type), which is
-updated, never duplicated; it clears itself after ``clear_after`` normal readings in a row
+A single anomalous reading does not open an alarm unless it is far rarer than the detector's
+threshold (``open_rarity`` times: a spike or a dip is one reading); a rule does (:class:`AlarmRules`):
+``open_after`` anomalous readings in a row, or anomalous readings in a row that span
+``open_after_seconds`` of event time. A sensor's own fault opens a *sensor-fault* alarm
+(:data:`SENSOR_FAULT`) through the same lifecycle, whatever its detector says: its readings resuming
+after ``gap_readings`` or more went missing (a dropout, judged by event time and the kind's interval), or
+a reading the health stage flagged flatlined. Every alarm says why it opened (``reason``). While the
+anomaly goes on the sensor has one active alarm (an anomaly or its fault, whichever opened first), which
+is updated, never duplicated; it clears itself after ``clear_after`` normal readings in a row
 (hysteresis), and an operator may acknowledge or clear it. An alarm that opens after
 ``flap_limit`` others opened within ``flap_window_seconds`` is *flapping*: it stays open through
 the normal spells between anomalous ones and clears only after a whole quiet window, so an
@@ -35,10 +40,12 @@ state has seen is ignored, so a redelivered batch changes nothing. Only event ti
 ...         unit="ug/m3", observed_at=start + timedelta(minutes=minute), seq=minute, quality=(),
 ...         score=0.0, probability=probability, threshold=0.999, anomalous=probability >= 0.999,
 ...         warming_up=False, expected_low=10.0, expected_high=35.0, detector="seasonal_likelihood@2")
->>> alarms = SensorAlarms("GJ-00001.air_pm25", AlarmRules(open_after=3, clear_after=2))
+>>> alarms = SensorAlarms("GJ-00001.air_pm25", AlarmRules(open_after=3, clear_after=2, open_rarity=100.0))
 >>> [alarms.observe(scored(m, 300.0, 0.9999), site) for m in range(3)][-1][0].change
 <AlarmChange.OPENED: 'opened'>
 >>> opened = alarms.current
+>>> opened.reason
+'3 anomalous readings in a row'
 >>> opened.state, opened.severity, opened.first_anomalous_at.isoformat()
 (<AlarmState.ACTIVE_UNACK: 'active_unack'>, <Severity.MINOR: 'minor'>, '2026-11-30T00:00:00+00:00')
 >>> alarms.observe(scored(3, 900.0, 0.9999), site)  # still anomalous, same severity: nothing new
@@ -54,7 +61,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -70,6 +77,7 @@ from sensors.sites import Site
 __all__ = [
     "ANOMALY",
     "SAFETY_KINDS",
+    "SENSOR_FAULT",
     "SUSPECT_FLAGS",
     "Alarm",
     "AlarmChange",
@@ -79,11 +87,16 @@ __all__ = [
     "SensorAlarms",
     "Severity",
     "alarm_id",
+    "rarity",
     "severity_of",
 ]
 
 ANOMALY = "anomaly"
 """The alarm type of a sensor whose detector finds its readings anomalous."""
+
+SENSOR_FAULT = "sensor_fault"
+"""The alarm type of a sensor that stopped sending (a gap in its readings) or got stuck (flatlined):
+its own fault, seen in its readings' times and the health stage's flags rather than by its detector."""
 
 SAFETY_KINDS: frozenset[str] = frozenset(
     {"grid_load", "battery_soc", "traffic_speed", "av_track_speed", "water_level"}
@@ -170,6 +183,18 @@ class AlarmRules:
     """Anomalous readings in a row that open an alarm."""
     open_after_seconds: float | None = None
     """Or: anomalous readings in a row whose event times span this long (``None``: no such rule)."""
+    open_rarity: float | None = 10.0
+    """Or: one anomalous reading at least this many times rarer than the detector's threshold (see
+    :func:`rarity`) opens an alarm at once (``None``: no such rule). On the simulated city, 10 caught
+    most spikes and dips (each one reading) without more false alarms than the rule of three in a row."""
+    gap_readings: int | None = 2
+    """Readings missing in a row after which the sensor's next reading opens a sensor-fault alarm
+    (``None``: no such rule). A single missing reading is no fault."""
+    gap_seconds: float = 300.0
+    """And the silence must last at least this long: two readings a minute apart, both lost to a
+    corrupted transmission (half a percent of the run's events are), are not a dropout."""
+    flatline: bool = True
+    """Whether a reading flagged :data:`~sensors.health.FLATLINE` opens a sensor-fault alarm."""
     clear_after: int = 5
     """Normal readings in a row that clear an active alarm (hysteresis)."""
     flap_window_seconds: float = 3600.0
@@ -183,6 +208,12 @@ class AlarmRules:
             raise ValueError("open_after, clear_after, flap_limit and recent_values must be at least 1")
         if self.open_after_seconds is not None and self.open_after_seconds < 0:
             raise ValueError("open_after_seconds cannot be negative")
+        if self.open_rarity is not None and self.open_rarity < 1:
+            raise ValueError("open_rarity must be at least 1")
+        if self.gap_readings is not None and self.gap_readings < 2:
+            raise ValueError("gap_readings must be at least 2: a single missing reading is no fault")
+        if self.gap_seconds < 0:
+            raise ValueError("gap_seconds cannot be negative")
         if self.flap_window_seconds < 0:
             raise ValueError("flap_window_seconds cannot be negative")
 
@@ -208,14 +239,29 @@ def severity_of(scored: ScoredReading) -> Severity:
     """
     if SUSPECT_FLAGS.intersection(scored.quality):
         return Severity.INDETERMINATE
-    tail = 1.0 - scored.probability
-    allowed = max(1.0 - scored.threshold, 0.0)
-    rarity = math.inf if tail <= 0.0 else allowed / tail
-    # Allow for the rounding of 1 - p: a probability of 0.9999 against 0.999 is 10 times rarer.
-    level = 1 + sum(rarity >= bound * (1 - 1e-9) for bound in (10.0, 100.0, 1000.0))
+    times = rarity(scored)
+    level = 1 + sum(times >= bound for bound in (10.0, 100.0, 1000.0))
     if scored.kind in SAFETY_KINDS:
         level += 1
     return _BY_RANK[min(level, _RANK[Severity.CRITICAL])]
+
+
+def rarity(scored: ScoredReading) -> float:
+    """How many times rarer than the detector's threshold a reading is: ``(1 - threshold) / (1 -
+    probability)``, infinite for a probability of 1, allowing for the rounding of ``1 - p`` (a
+    probability of 0.9999 against 0.999 is 10 times rarer).
+
+    >>> def scored(probability):
+    ...     return ScoredReading.model_construct(probability=probability, threshold=0.9999)
+    >>> [rarity(scored(p)) for p in (0.9999, 0.99999, 1.0)]
+    [1.0, 10.0, inf]
+    """
+    tail = 1.0 - scored.probability
+    allowed = max(1.0 - scored.threshold, 0.0)
+    if tail <= 0.0:
+        return math.inf
+    times = allowed / tail
+    return float(round(times)) if abs(times - round(times)) < 1e-6 * times else times
 
 
 def alarm_id(sensor_id: str, alarm_type: str, first_anomalous_at: datetime) -> str:
@@ -340,6 +386,9 @@ class Alarm(BaseModel):
     """The data-quality flags of those readings."""
     summary: str
     """One sentence for a human."""
+    reason: str = ""
+    """Why it opened: the rule that held (``3 anomalous readings in a row``, ``one reading 25 times
+    rarer than the threshold``) or the sensor's fault (``no reading for 900 s (14 missing)``)."""
 
     def fiware(self) -> dict[str, Any]:
         """The alarm as a FIWARE Smart Data Models ``Anomaly`` entity (dataModel.Alert), key-values.
@@ -437,17 +486,22 @@ class SensorAlarms:
         """Take the sensor's next scored reading (``site`` is the sensor's site) and return the
         alarm events it causes: an alarm opened, escalated or cleared, or nothing.
 
-        A reading during the detector's warm-up is neither anomalous nor normal here; a reading
-        no later than the latest taken (a redelivery, or one out of order) is ignored.
+        A reading during the detector's warm-up is neither anomalous nor normal here (but may
+        show the sensor's fault); a reading no later than the latest taken (a redelivery, or one
+        out of order) is ignored.
         """
         at = scored.observed_at
-        if self.latest is not None and at <= self.latest:
+        before = self.latest
+        if before is not None and at <= before:
             return []
         self.latest = at
         self.recent = [
             *self.recent[-(self.rules.recent_values - 1) :],
             (to_micros(at), scored.value, scored.quality),
         ]
+        fault = self._fault(scored, before) if self.alarm_type == ANOMALY else None
+        if fault is not None:
+            return self._faulty(scored, site, fault)
         if scored.warming_up:
             return []
         if scored.anomalous:
@@ -503,17 +557,61 @@ class SensorAlarms:
         alarm = self.active
         if alarm is not None:
             return self._extend(alarm, evidence)
-        seconds = self.rules.open_after_seconds
-        held = self.streak >= self.rules.open_after or (
-            seconds is not None and (at - self.streak_start).total_seconds() >= seconds
-        )
-        if not held:
+        reason = self._held(scored, self.streak_start)
+        if reason is None:
             return []
-        window = timedelta(seconds=self.rules.flap_window_seconds)
-        self.openings = [moment for moment in self.openings if at - moment < window]
-        flapping = len(self.openings) >= self.rules.flap_limit
-        self.openings.append(at)
-        self.current = self._opened(scored, site, self.streak_start, self.peak, flapping)
+        self.current = self._opened(scored, site, self.streak_start, self.peak, ANOMALY, reason, self.streak)
+        return [self.current]
+
+    def _held(self, scored: ScoredReading, since: datetime) -> str | None:
+        """Why the streak ending with ``scored`` opens an alarm, or ``None`` if no rule holds."""
+        rules = self.rules
+        if self.streak >= rules.open_after:
+            return f"{self.streak} anomalous readings in a row"
+        seconds = rules.open_after_seconds
+        spanned = (scored.observed_at - since).total_seconds()
+        if seconds is not None and spanned >= seconds:
+            return f"anomalous readings in a row for {spanned:.0f} s"
+        times = rarity(scored)
+        if rules.open_rarity is not None and times >= rules.open_rarity:
+            return f"one reading {times:.3g} times rarer than the threshold"
+        return None
+
+    def _fault(self, scored: ScoredReading, before: datetime | None) -> str | None:
+        """The sensor's fault that ``scored`` shows (its previous reading was at ``before``), or
+        ``None``: a flatline the health stage flagged, or a gap of ``gap_readings`` or more."""
+        rules = self.rules
+        if rules.flatline and FLATLINE in scored.quality:
+            same = 0
+            for _, value, _ in reversed(self.recent):
+                if value != scored.value:
+                    break
+                same += 1
+            return f"flatlined: the value {scored.value:g} unchanged in its last {same} readings"
+        spec = KINDS.get(scored.kind)
+        if rules.gap_readings is None or before is None or spec is None:
+            return None
+        silence = (scored.observed_at - before).total_seconds()
+        missing = round(silence / spec.interval_seconds) - 1
+        if missing < rules.gap_readings or silence < rules.gap_seconds:
+            return None
+        return f"no reading for {silence:.0f} s ({missing} missing at one every {spec.interval_seconds:g} s)"
+
+    def _faulty(self, scored: ScoredReading, site: Site, reason: str) -> list[Alarm]:
+        """A reading showing the sensor's fault: opens a sensor-fault alarm (of severity
+        ``warning``: the sensor needs seeing to, the street may be fine), or keeps the active one."""
+        self._reset()
+        alarm = self.active
+        if alarm is not None:
+            update = {
+                "last_anomalous_at": scored.observed_at,
+                "anomalous_readings": alarm.anomalous_readings + 1,
+            }
+            extended = alarm.model_copy(update=update)
+            self.current = extended.model_copy(update={"summary": _summary(extended)})
+            return []
+        evidence = replace(Evidence.of(scored), severity=Severity.WARNING)
+        self.current = self._opened(scored, site, scored.observed_at, evidence, SENSOR_FAULT, reason, 1)
         return [self.current]
 
     def _extend(self, alarm: Alarm, evidence: Evidence) -> list[Alarm]:
@@ -561,12 +659,25 @@ class SensorAlarms:
         }
 
     def _opened(
-        self, scored: ScoredReading, site: Site, first: datetime, evidence: Evidence, flapping: bool
+        self,
+        scored: ScoredReading,
+        site: Site,
+        first: datetime,
+        evidence: Evidence,
+        kind: str,
+        reason: str,
+        readings: int,
     ) -> Alarm:
+        """The alarm of type ``kind`` opened by ``scored`` (flapping if too many opened lately)."""
         at = scored.observed_at
+        window = timedelta(seconds=self.rules.flap_window_seconds)
+        self.openings = [moment for moment in self.openings if at - moment < window]
+        flapping = len(self.openings) >= self.rules.flap_limit
+        self.openings.append(at)
+        alarm_type = self.alarm_type if kind == ANOMALY else kind
         alarm = Alarm.model_construct(
-            alarm_id=alarm_id(self.sensor_id, self.alarm_type, first),
-            alarm_type=self.alarm_type,
+            alarm_id=alarm_id(self.sensor_id, alarm_type, first),
+            alarm_type=alarm_type,
             change=AlarmChange.OPENED,
             sequence=0,
             sensor_id=self.sensor_id,
@@ -588,10 +699,11 @@ class SensorAlarms:
             cleared_at=None,
             cleared_by=None,
             acknowledged_at=None,
-            anomalous_readings=self.streak,
+            anomalous_readings=readings,
             **_evidence_fields(evidence),
             **self._recent_fields(),
             summary="",
+            reason=reason,
         )
         return alarm.model_copy(update={"summary": _summary(alarm)})
 
@@ -687,7 +799,7 @@ def _summary(alarm: Alarm) -> str:
     where = {None: "within", "UPPER": "above", "LOWER": "below"}[None if breach is None else breach[0]]
     text = (
         f"{alarm.severity} {alarm.kind} {alarm.alarm_type} at {alarm.site_name} ({alarm.district}):"
-        f" {alarm.value:g} {alarm.unit}, {where} the expected"
+        f"{f' {alarm.reason};' if alarm.reason else ''} {alarm.value:g} {alarm.unit}, {where} the expected"
         f" {alarm.expected_low:g}..{alarm.expected_high:g},"
         f" anomaly probability {alarm.probability:.6g} against {alarm.threshold:g} ({alarm.detector});"
         f" {alarm.anomalous_readings} anomalous reading(s) since {_iso(alarm.first_anomalous_at)}"

@@ -30,6 +30,7 @@ from models.episodes import EpisodeTable, Raised, Watch, judge_episodes
 from models.scoring import score_reading
 from sensors.anomalies import AnomalyType, Label
 from sensors.catalog import KINDS
+from sensors.health import HealthRules, SensorState
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry
@@ -178,10 +179,13 @@ def judge_city_alarms(
     stream: CityStream,
     registry: SiteRegistry,
     rules: AlarmRules | None = None,
+    health: HealthRules | None = None,
 ) -> EpisodeTable:
-    """Score the stream as the pipeline does (a fresh ``detector_of(kind)`` per sensor, each
-    scored reading into the sensor's alarm state under ``rules``) and judge the alarms raised
-    against the labels, per type (:func:`models.episodes.judge_episodes`).
+    """Score the stream as the pipeline does (each reading past its sensor's health state under
+    ``health``, which flags a flatline; a fresh ``detector_of(kind)`` per sensor; each scored
+    reading into the sensor's alarm state under ``rules``) and judge the alarms raised against the
+    labels, per type (:func:`models.episodes.judge_episodes`). A reading's sequence number is its
+    place in the sensor's cadence, so a dropout's missing readings are missing numbers, as live.
 
     >>> from models.registry import detector_for
     >>> stream = simulate_city(sites=3, days=0.5, seed=2, anomaly_rate=0.5)
@@ -198,8 +202,11 @@ def judge_city_alarms(
         site, sensor = found
         detector = detector_of(sensor.kind)
         alarms = SensorAlarms(sensor_id, rules or AlarmRules())
+        interval = timedelta(seconds=KINDS[sensor.kind].interval_seconds)
+        first = series[0][1]
+        state: SensorState | None = None
         warm_from = None
-        for seq, (value, at) in enumerate(series, start=1):
+        for offset, (value, at) in enumerate(series):
             reading = Reading.model_construct(
                 sensor_id=sensor_id,
                 site_id=site.site_id,
@@ -207,10 +214,14 @@ def judge_city_alarms(
                 value=value,
                 unit=sensor.unit,
                 observed_at=at,
-                seq=seq,
+                seq=1 + round((at - first) / interval),
                 quality=(),
             )
-            scored = score_reading(detector, reading)
+            state = state or SensorState.of(reading, partition=0)
+            admitted = state.admit(reading, offset, health or HealthRules()).reading
+            if not isinstance(admitted, Reading):
+                continue
+            scored = score_reading(detector, admitted)
             if warm_from is None and not scored.warming_up:
                 warm_from = at
             raised += [

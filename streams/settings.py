@@ -185,6 +185,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Or: anomalous readings in a row spanning this many seconds of event time open one.",
     )
+    alarm_open_rarity: float | None = Field(
+        10.0,
+        ge=1,
+        description="Or: one anomalous reading this many times rarer than the threshold opens one.",
+    )
+    alarm_gap_readings: int | None = Field(
+        2,
+        ge=2,
+        description="Readings missing in a row after which the next opens a sensor-fault alarm.",
+    )
+    alarm_gap_seconds: float = Field(
+        300.0, ge=0, description="The least silence, in seconds, of a gap that opens a sensor-fault alarm."
+    )
+    alarm_flatline: bool = Field(True, description="Whether a flatlined reading opens a sensor-fault alarm.")
     alarm_clear_after: int = Field(
         5, ge=1, description="Normal readings in a row that clear an active alarm (hysteresis)."
     )
@@ -194,10 +208,14 @@ class Settings(BaseSettings):
     alarm_flap_window_seconds: float = Field(3600.0, ge=0, description="The flap window, in seconds.")
 
     def alarm_rules(self) -> AlarmRules:
-        """The alarm agent's rules for opening, clearing and flapping."""
+        """The alarm agent's rules for opening (on anomalies and sensor faults), clearing and flapping."""
         return AlarmRules(
             open_after=self.alarm_open_after,
             open_after_seconds=self.alarm_open_after_seconds,
+            open_rarity=self.alarm_open_rarity,
+            gap_readings=self.alarm_gap_readings,
+            gap_seconds=self.alarm_gap_seconds,
+            flatline=self.alarm_flatline,
             clear_after=self.alarm_clear_after,
             flap_window_seconds=self.alarm_flap_window_seconds,
             flap_limit=self.alarm_flap_limit,

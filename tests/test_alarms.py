@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -41,7 +42,18 @@ SITE = Site.model_validate(
         "sensors": [{"sensor_id": SENSOR, "kind": "air_pm25"}],
     }
 )
-RULES = AlarmRules(open_after=3, clear_after=3, flap_window_seconds=3600, flap_limit=2, recent_values=5)
+RULES = AlarmRules(
+    open_after=3,
+    clear_after=3,
+    flap_window_seconds=3600,
+    flap_limit=2,
+    recent_values=5,
+    open_rarity=None,
+    gap_readings=None,
+    flatline=False,
+)
+"""The rules most tests follow: alarms open on three anomalous readings in a row alone (the single rare
+reading and the sensor's faults have tests of their own)."""
 
 # Probabilities against the threshold 0.999: a normal reading, and anomalies 1, 10, 100, 1000 times rarer.
 NORMAL, WARN, MINOR, MAJOR, CRITICAL = 0.5, 0.999, 0.9999, 0.99999, 0.999999
@@ -116,7 +128,9 @@ def test_a_broken_run_of_anomalies_opens_nothing() -> None:
 
 
 def test_an_alarm_opens_after_a_minimum_anomalous_duration() -> None:
-    rules = AlarmRules(open_after=100, open_after_seconds=1800, clear_after=2)
+    rules = AlarmRules(
+        open_after=100, open_after_seconds=1800, clear_after=2, open_rarity=None, gap_readings=None
+    )
     state = SensorAlarms(SENSOR, rules)
     # A slow sensor: one reading every 15 minutes; the run spans 30 minutes at its third reading.
     assert feed(state, [scored(0, MINOR), scored(15, MINOR)]) == []
@@ -129,6 +143,88 @@ def test_warm_up_readings_neither_open_nor_break_a_run() -> None:
     state = SensorAlarms(SENSOR, RULES)
     readings = [scored(0, MINOR), scored(1, NORMAL, warming_up=True), scored(2, MINOR), scored(3, MINOR)]
     assert changes(feed(state, readings)) == [("opened", "active_unack", 0)]
+
+
+# -- one reading far rarer than the threshold, and the sensor's own faults ---------------------------------
+
+RARE = replace(RULES, open_rarity=100.0, gap_readings=2, gap_seconds=300.0, flatline=True)
+"""Three in a row, or one reading 100 times rarer than the threshold; gaps and flatlines are faults."""
+
+
+def test_one_reading_far_rarer_than_the_threshold_opens_an_alarm_at_once() -> None:
+    state = SensorAlarms(SENSOR, RARE)
+    # 10 times rarer than the threshold is not enough under this rule; 100 times is.
+    assert feed(state, series([MINOR, NORMAL])) == []
+    [opened] = state.observe(scored(2, MAJOR), SITE)
+    assert opened.alarm_type == "anomaly"
+    assert opened.anomalous_readings == 1
+    assert opened.first_anomalous_at == opened.opened_at == AT + timedelta(minutes=2)
+    assert opened.reason == "one reading 100 times rarer than the threshold"
+    assert opened.reason in opened.summary and "above the expected 10..35" in opened.summary
+    # It clears like any other alarm.
+    assert changes(feed(state, series([NORMAL] * 3, start=3))) == [("cleared", "cleared_unack", 1)]
+
+
+def test_the_rule_of_a_run_says_so() -> None:
+    [opened] = feed(SensorAlarms(SENSOR, RARE), series([MINOR, MINOR, MINOR]))
+    assert opened.reason == "3 anomalous readings in a row"
+
+
+def test_readings_resuming_after_a_dropout_open_a_sensor_fault_alarm() -> None:
+    state = SensorAlarms(SENSOR, RARE)
+    assert feed(state, series([NORMAL] * 3)) == []
+    # Readings at minutes 0, 1, 2, then 10: seven went missing over 480 s.
+    [opened] = state.observe(scored(10, NORMAL), SITE)
+    assert opened.alarm_type == "sensor_fault"
+    assert opened.alarm_id == alarm_id(SENSOR, "sensor_fault", AT + timedelta(minutes=10))
+    assert opened.severity is Severity.WARNING
+    assert opened.reason == "no reading for 480 s (7 missing at one every 60 s)"
+    assert opened.summary.startswith(
+        "warning air_pm25 sensor_fault at Bus stop 42 (Seo-gu): no reading for 480 s"
+    )
+    # Normal readings clear it.
+    assert changes(feed(state, series([NORMAL] * 3, start=11))) == [("cleared", "cleared_unack", 1)]
+
+
+def test_a_short_gap_is_no_fault() -> None:
+    state = SensorAlarms(SENSOR, RARE)
+    # One reading missing (minute 1), then two missing but only 180 s of silence (minutes 3 and 4).
+    readings = [scored(0, NORMAL), scored(2, NORMAL), scored(5, NORMAL)]
+    assert feed(state, readings) == []
+    # Two missing over 15 minutes at a slower kind is one.
+    slow = SensorAlarms("GJ-00042.temperature", RARE)
+    readings = [
+        scored(minute, NORMAL, kind="temperature", sensor_id="GJ-00042.temperature") for minute in (0, 15)
+    ]
+    assert [alarm.reason for alarm in feed(slow, readings)] == [
+        "no reading for 900 s (2 missing at one every 300 s)"
+    ]
+
+
+def test_a_flatlined_reading_opens_a_sensor_fault_alarm_that_lasts_while_it_is_stuck() -> None:
+    state = SensorAlarms(SENSOR, RARE)
+    stuck = [scored(minute, NORMAL, value=21.5) for minute in range(4)]
+    flagged = [scored(minute, NORMAL, value=21.5, quality=("flatline",)) for minute in range(4, 8)]
+    assert feed(state, stuck) == []
+    [opened] = feed(state, flagged)
+    assert opened.alarm_type == "sensor_fault"
+    assert opened.reason == "flatlined: the value 21.5 unchanged in its last 5 readings"
+    assert state.active is not None and state.active.anomalous_readings == 4
+    # Once the value moves again, the usual hysteresis clears it.
+    assert changes(feed(state, series([NORMAL] * 3, start=8))) == [("cleared", "cleared_unack", 1)]
+
+
+def test_a_fault_during_an_anomaly_alarm_keeps_that_alarm() -> None:
+    state = SensorAlarms(SENSOR, RARE)
+    [opened] = feed(state, series([MINOR] * 3))
+    assert feed(state, [scored(10, NORMAL)]) == []
+    assert state.active is not None and state.active.alarm_id == opened.alarm_id
+    assert state.active.anomalous_readings == 4
+
+
+def test_an_agents_alarms_judge_no_sensor_faults() -> None:
+    state = SensorAlarms(SENSOR, RARE, alarm_type="agent")
+    assert feed(state, [scored(0, NORMAL), scored(30, NORMAL, quality=("flatline",))]) == []
 
 
 # -- one alarm while active ------------------------------------------------------------------------------
@@ -512,6 +608,9 @@ def test_rules_are_checked() -> None:
         {"recent_values": 0},
         {"open_after_seconds": -1.0},
         {"flap_window_seconds": -1.0},
+        {"open_rarity": 0.5},
+        {"gap_readings": 1},
+        {"gap_seconds": -1.0},
     ):
         with pytest.raises(ValueError):
             AlarmRules(**bad)

@@ -173,7 +173,19 @@ def test_the_alarm_rules_follow_the_settings(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENLAB_ALARM_CLEAR_AFTER", "8")
     monkeypatch.setenv("OPENLAB_ALARM_FLAP_LIMIT", "2")
     monkeypatch.setenv("OPENLAB_ALARM_FLAP_WINDOW_SECONDS", "1800")
+    monkeypatch.setenv("OPENLAB_ALARM_OPEN_RARITY", "100")
+    monkeypatch.setenv("OPENLAB_ALARM_GAP_READINGS", "3")
+    monkeypatch.setenv("OPENLAB_ALARM_GAP_SECONDS", "600")
+    monkeypatch.setenv("OPENLAB_ALARM_FLATLINE", "false")
     assert Settings().alarm_rules() == AlarmRules(
-        open_after=4, open_after_seconds=600.0, clear_after=8, flap_limit=2, flap_window_seconds=1800.0
+        open_after=4,
+        open_after_seconds=600.0,
+        open_rarity=100.0,
+        gap_readings=3,
+        gap_seconds=600.0,
+        flatline=False,
+        clear_after=8,
+        flap_limit=2,
+        flap_window_seconds=1800.0,
     )
     assert Settings(alarm_open_after_seconds=None).alarm_rules().open_after_seconds is None
