@@ -356,4 +356,5 @@ def evaluate(
             _write_csv(out / "simulated_alarms.csv", episode_header, episode_table)
     if out is not None:
         (out / "evaluation.md").write_text("\n".join(report) + "\n")
-        console.print(f"tables{' and plots' if plots and data else ''} written to {out}")
+        plotted = plots and data is not None and not cross_validate
+        console.print(f"tables{' and plots' if plotted else ''} written to {out}")
