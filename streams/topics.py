@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,21 +85,26 @@ class TopicNames:
         )
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the pipeline's topics that do not exist yet; return the names created."""
+async def ensure_topics(
+    settings: Settings, more: Iterable[str] = (), compacted: Iterable[str] = ()
+) -> list[str]:
+    """Create the pipeline's topics, and the topics ``more``, that do not exist yet, all with the
+    pipeline's partition count; return the names created. The pipeline's changelogs, and the
+    topics ``compacted``, keep only the latest record of each key."""
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         names = TopicNames.of(settings)
+        keep_latest = {names.checkpoints, names.state, *compacted}
         wanted = [
             NewTopic(
                 name,
                 settings.partitions,
                 settings.replication_factor,
-                topic_configs=COMPACTED if name in (names.checkpoints, names.state) else {},
+                topic_configs=COMPACTED if name in keep_latest else {},
             )
-            for name in names.all()
+            for name in dict.fromkeys((*names.all(), *more, *compacted))
             if name not in existing
         ]
         if wanted:

@@ -15,17 +15,11 @@ that every reading of one site reaches the one worker that holds the site's stat
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel
 
 from models.scoring import ScoredReading
@@ -33,14 +27,14 @@ from sensors.cleaning import Reason, Rejection, parse
 from sensors.sites import Site, SiteRegistry
 from streams.agents.api import SCORED, Agent, AgentEvent, Batch, SiteReading, StateView
 from streams.agents.state import StateTable
-from streams.kafka_clients import aiokafka_options
+from streams.batch_consumer import BatchConsumer
 from streams.metrics import PipelineCounters
 from streams.pipeline.alarm import publish_alarm
 from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.sink import PointWriter, send_outputs
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import COMPACTED, TopicNames, _wait_for_leaders, ensure_topics
+from streams.topics import TopicNames, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -244,132 +238,32 @@ def runners(agent: Agent[Any], runner: AgentRunner) -> list[Runner]:
 async def ensure_agent_topics(settings: Settings, agent: Agent[Any]) -> list[str]:
     """Create the pipeline's topics and ``agent``'s (outputs, changelog, by-site) that do not
     exist yet, with the pipeline's partition count; return the agent's created."""
-    await ensure_topics(settings)
     names = [settings.topic(agent.output_topic(output)) for output in agent.outputs]
     names += [settings.topic(agent.by_site_topic)] if agent.keyed_by == "site" else []
     changelog = settings.topic(agent.state_topic)
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(
-                name,
-                settings.partitions,
-                settings.replication_factor,
-                topic_configs=COMPACTED if name == changelog else {},
-            )
-            for name in (*names, changelog)
-            if name not in existing
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-            await _wait_for_leaders(admin, [topic.name for topic in wanted])
-        return [topic.name for topic in wanted]
-    finally:
-        await admin.close()
+    created = await ensure_topics(settings, more=names, compacted=[changelog])
+    return [name for name in created if name in {*names, changelog}]
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: AgentWorker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.worker.revoked()
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.worker.assigned({tp.partition for tp in assigned})
-
-
-class AgentWorker:
+class AgentWorker(BatchConsumer):
     """One consumer of an agent: batches from its inputs through its runner, committed once
     their outputs were accepted; its state restored for the partitions it is given."""
 
     def __init__(self, settings: Settings, runner: Runner) -> None:
-        self.settings = settings
+        super().__init__(settings, runner.group, runner.inputs)
         self.runner = runner
-        self.consumer: AIOKafkaConsumer | None = None
-        self.partitions: frozenset[int] = frozenset()
-        self._lock = asyncio.Lock()
-        self._generation = 0
-        self._finishing = asyncio.Event()
-        self._finished = asyncio.Event()
 
-    async def finish(self) -> None:
-        """Stop consuming once the batch in hand is committed; return when it is."""
-        self._finishing.set()
-        await self._finished.wait()
-
-    async def run(self) -> None:
-        """Consume until :meth:`finish` (or cancelled)."""
-        try:
-            await self._consume()
-        finally:
-            self._finished.set()
-
-    async def _consume(self) -> None:
-        consumer = self.consumer = AIOKafkaConsumer(
-            **aiokafka_options(self.settings),
-            group_id=self.runner.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            fetch_max_wait_ms=int(self.settings.batch_seconds * 1000),
-        )
-        await consumer.start()
-        try:
-            consumer.subscribe(list(self.runner.inputs), listener=_Rebalance(self))
-            while not self._finishing.is_set():
-                generation = self._generation
-                fetched: dict[TopicPartition, list[Event]] = await consumer.getmany(
-                    timeout_ms=int(self.settings.batch_seconds * 1000), max_records=self.settings.batch_size
-                )
-                async with self._lock:
-                    if fetched and generation == self._generation:
-                        await self._take(fetched)
-                    elif fetched:
-                        # Fetched across a rebalance: taken again from the first offsets.
-                        assigned = consumer.assignment()
-                        for tp, records in fetched.items():
-                            if tp in assigned:
-                                consumer.seek(tp, records[0].offset)
-        finally:
-            self.consumer = None
-            await consumer.stop()
-
-    async def _take(self, fetched: dict[TopicPartition, list[Event]]) -> None:
-        assert self.consumer is not None
-        events = [event for records in fetched.values() for event in records]
+    async def take(self, events: Sequence[Event]) -> None:
         await self.runner.send(self.runner.steps(events))
-        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-        while True:
-            try:
-                await self.consumer.commit(offsets)
-                return
-            except CommitFailedError:
-                log.warning("group %s rebalanced before a batch was committed", self.runner.group)
-                return
-            except KafkaError as error:
-                log.warning("committing offsets failed (%r), retrying", error)
-                await asyncio.sleep(1.0)
 
-    async def revoked(self) -> None:
-        async with self._lock:
-            self._generation += 1
-
-    async def assigned(self, partitions: set[int]) -> None:
-        """After a rebalance: forget the state of partitions given up, restore those taken over."""
-        async with self._lock:
-            gone, new = self.partitions - partitions, partitions - self.partitions
-            self.partitions = frozenset(partitions)
-            self.runner.forget(set(gone))
-            if new:
-                try:
-                    restored = await self.runner.restore(set(new))
-                except Exception:
-                    log.exception("restoring %s partitions %s failed", self.runner.group, sorted(new))
-                    return
-                log.info(
-                    "%s: partitions %s, %d state entries restored", self.runner.group, sorted(new), restored
-                )
+    async def on_assigned(self, gone: set[int], new: set[int]) -> None:
+        """Forget the state of partitions given up, restore those taken over."""
+        self.runner.forget(gone)
+        if not new:
+            return
+        try:
+            restored = await self.runner.restore(new)
+        except Exception:
+            log.exception("restoring %s partitions %s failed", self.group, sorted(new))
+            return
+        log.info("%s: partitions %s, %d state entries restored", self.group, sorted(new), restored)

@@ -22,17 +22,14 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError
+from typing import Any
 
 from sensors.cleaning import Cleaner, Reason, Rejection
 from sensors.sites import SiteRegistry
+from streams.batch_consumer import BatchConsumer
 from streams.checkpoints import DetectorCheckpoints
-from streams.kafka_clients import aiokafka_options
 from streams.metrics import PipelineCounters, consumer_lag
 from streams.pipeline.alarm import AlarmStep
 from streams.pipeline.batch import Event, Outputs
@@ -128,160 +125,69 @@ class OnePass:
         self.counters.step_seconds["send"] += time.process_time() - started
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: PassWorker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.worker.revoked({tp.partition for tp in revoked})
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.worker.assigned({tp.partition for tp in assigned})
-
-
-class PassWorker:
+class PassWorker(BatchConsumer):
     """Consumes ``readings.raw`` and ``alerts.commands`` in batches as one consumer group, and
     takes each batch through :class:`OnePass` before committing it."""
 
     def __init__(self, settings: Settings, one_pass: OnePass) -> None:
-        self.settings = settings
+        names = one_pass.names
+        super().__init__(settings, settings.app_id, [names.raw, names.commands])
         self.one_pass = one_pass
-        self.consumer: AIOKafkaConsumer | None = None
-        self.partitions: frozenset[int] = frozenset()
-        self._lock = asyncio.Lock()
-        self._generation = 0
-        self._finishing = asyncio.Event()
-        self._finished = asyncio.Event()
-        self._committed: dict[TopicPartition, int] = {}
 
-    def _consumer_for(self) -> AIOKafkaConsumer:
-        """The group's consumer: offsets committed by the pass only, partition *p* of every topic
-        to the same member (range assignment), fetches large enough to fill a batch at once, out
-        of the group when a batch takes over ``MAX_BATCH_SECONDS``."""
-        return AIOKafkaConsumer(
-            **aiokafka_options(self.settings),
-            group_id=self.settings.app_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_wait_ms=int(self.settings.batch_seconds * 1000),
-            max_poll_interval_ms=int(MAX_BATCH_SECONDS * 1000),
-        )
+    def consumer_options(self) -> dict[str, Any]:
+        """Fetches large enough to fill a batch at once; out of the group when a batch takes over
+        ``MAX_BATCH_SECONDS``."""
+        return {
+            "max_partition_fetch_bytes": 4 * 1024 * 1024,
+            "max_poll_interval_ms": int(MAX_BATCH_SECONDS * 1000),
+        }
 
-    async def finish(self) -> None:
-        """Stop consuming once the batch in hand is committed; return when it is."""
-        self._finishing.set()
-        await self._finished.wait()
-
-    async def run(self) -> None:
-        """Consume until :meth:`finish` (or cancelled)."""
-        try:
-            await self._consume()
-        finally:
-            self._finished.set()
-
-    async def _consume(self) -> None:
-        names = self.one_pass.names
+    async def prepare(self) -> None:
         # Topics created by a broker on first use would have its default partition count, and
         # the pass needs every topic it consumes and changelogs to have the same.
         await ensure_topics(self.settings)
-        consumer = self.consumer = self._consumer_for()
-        await consumer.start()
-        try:
-            consumer.subscribe([names.raw, names.commands], listener=_Rebalance(self))
-            while not self._finishing.is_set():
-                generation = self._generation
-                fetched = await consumer.getmany(
-                    timeout_ms=int(self.settings.batch_seconds * 1000), max_records=self.settings.batch_size
-                )
-                async with self._lock:
-                    if fetched and generation == self._generation:
-                        await self._take(fetched)
-                    elif fetched:
-                        self._rewind(fetched)
-                    await self._checkpoint_when_due()
-        finally:
-            self.consumer = None
-            await consumer.stop()
 
-    async def _take(self, fetched: dict[TopicPartition, list[Event]]) -> None:
-        assert self.consumer is not None
-        events = [event for records in fetched.values() for event in records]
+    async def take(self, events: Sequence[Event]) -> None:
         stalled = asyncio.get_running_loop().call_later(STALL_SECONDS, log_stall, len(events))
         try:
             await self.one_pass.process(events)
             self.one_pass.counters.observe_latency(time.time(), [event.timestamp for event in events])
-            await self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
         finally:
             stalled.cancel()
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        assert self.consumer is not None
-        while True:
-            try:
-                await self.consumer.commit(offsets)
-                self._committed.update(offsets)
-                return
-            except CommitFailedError:
-                # The group moved on (this worker was too slow to answer): whoever owns these
-                # partitions now takes the batch again from the last commit.
-                log.warning("a batch's offsets could not be committed: the group rebalanced")
-                return
-            except KafkaError as error:
-                log.warning("committing offsets failed (%r), retrying", error)
-                await asyncio.sleep(1.0)
-
-    def _rewind(self, fetched: dict[TopicPartition, list[Event]]) -> None:
-        """Put the partitions of a batch fetched across a rebalance back to the batch's first
-        offsets, to be fetched again. (No request to Kafka here: the rebalance that may be
-        waiting for this batch to end would wait for it in turn.) Every earlier offset of a
-        partition still assigned was committed, or its outputs accepted before a commit the
-        rebalance refused."""
-        assert self.consumer is not None
-        assigned = self.consumer.assignment()
-        for tp, records in fetched.items():
-            if tp in assigned:
-                self.consumer.seek(tp, records[0].offset)
-
-    async def _checkpoint_when_due(self) -> None:
+    async def between_batches(self) -> None:
         try:
             await self.one_pass.detectors.save_due(self.settings.checkpoint_seconds, CHECKPOINTS_PER_BATCH)
         except Exception:
             log.exception("checkpointing the detectors failed; the next batch tries again")
 
-    async def revoked(self, partitions: set[int]) -> None:
-        """Before a rebalance (after the batch in hand): checkpoint the detectors of ``partitions``."""
-        async with self._lock:
-            self._generation += 1
-            try:
-                await self.one_pass.detectors.save_partitions(partitions)
-            except Exception:
-                log.exception("checkpointing the detectors of revoked partitions failed")
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Checkpoint the detectors of ``partitions``."""
+        try:
+            await self.one_pass.detectors.save_partitions(partitions)
+        except Exception:
+            log.exception("checkpointing the detectors of revoked partitions failed")
 
-    async def assigned(self, partitions: set[int]) -> None:
-        """After a rebalance: forget the sensors of partitions given up, restore those taken over."""
-        async with self._lock:
-            gone, new = self.partitions - partitions, partitions - self.partitions
-            self.partitions = frozenset(partitions)
-            self.one_pass.counters.active_partitions = len(partitions)
-            one_pass = self.one_pass
-            one_pass.states.forget(set(gone))
-            one_pass.detectors.forget(set(gone))
-            if not new:
-                return
-            try:
-                sensors = await one_pass.states.restore(self.settings, one_pass.names.state, set(new))
-                detectors = await one_pass.detectors.restore(set(new))
-            except Exception:
-                log.exception("restoring partitions %s failed; their sensors start afresh", sorted(new))
-                return
-            log.info(
-                "partitions %s: restored the state of %d sensors and %d detectors",
-                sorted(new),
-                sensors,
-                detectors,
-            )
+    async def on_assigned(self, gone: set[int], new: set[int]) -> None:
+        """Forget the sensors of partitions given up, restore those taken over."""
+        one_pass = self.one_pass
+        one_pass.counters.active_partitions = len(self.partitions)
+        one_pass.states.forget(gone)
+        one_pass.detectors.forget(gone)
+        if not new:
+            return
+        try:
+            sensors = await one_pass.states.restore(self.settings, one_pass.names.state, new)
+            detectors = await one_pass.detectors.restore(new)
+        except Exception:
+            log.exception("restoring partitions %s failed; their sensors start afresh", sorted(new))
+            return
+        log.info(
+            "partitions %s: restored the state of %d sensors and %d detectors",
+            sorted(new),
+            sensors,
+            detectors,
+        )
 
     def lag(self) -> int:
         """Events in this worker's partitions of ``readings.raw`` not committed yet, as of the
