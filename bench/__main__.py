@@ -19,7 +19,7 @@ from bench.produce import prebuilt_messages, raw_producer, simulator_feed
 from bench.stages import stage_costs
 from bench.steady import steady, summary
 from bench.throughput import Throughput, fill_raw, isolated, passthrough, pipeline
-from models.registry import DEFAULT_DETECTOR, DETECTORS, NAMED_DETECTORS
+from models.detectors.registry import DEFAULT_DETECTOR, DETECTORS, NAMED_DETECTORS
 from streams import stack
 from streams.city import load_city
 from streams.settings import Settings

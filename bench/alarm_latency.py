@@ -22,11 +22,11 @@ from models.alarms import Alarm, AlarmChange, AlarmRules
 from sensors.reading import Reading
 from streams.city import load_city
 from streams.job import until_group_is_stable
-from streams.kafka_clients import aiokafka_options
-from streams.publisher import Publisher
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, consumer_lag, ensure_topics
 from streams.settings import Settings
 from streams.stack import create_database
-from streams.topics import TopicNames, consumer_lag, ensure_topics
 from streams.worker import start_worker, stop_worker
 
 WARMUP = 80

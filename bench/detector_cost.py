@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from models.detector import SensorDetector
+from models.detectors.detector import SensorDetector
 
 START = datetime(2026, 11, 30, tzinfo=UTC)
 

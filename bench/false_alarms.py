@@ -14,8 +14,8 @@ import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
-from models.detector import SensorDetector
-from models.registry import detector_for
+from models.detectors.detector import SensorDetector
+from models.detectors.registry import detector_for
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry

@@ -2,7 +2,7 @@
 
 The baseline sends pre-built messages (no simulation, no JSON building) with a plain
 ``AIOKafkaProducer`` and per-message ``send``, waiting for every acknowledgement: the rate any
-aiokafka application gets for free. The feed is ``streams.feed.feed_city`` itself, asked for
+aiokafka application gets for free. The feed is ``streams.ingest.feed.feed_city`` itself, asked for
 far more than it can do, so it runs flat out: simulation, JSON, labels and acknowledged batches.
 """
 
@@ -17,10 +17,10 @@ from aiokafka import AIOKafkaProducer
 from bench.throughput import Throughput
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.feed import FeedStats, feed_city
-from streams.kafka_clients import aiokafka_options
+from streams.ingest.feed import FeedStats, feed_city
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 _WINDOW = 20_000
 

@@ -16,12 +16,12 @@ from aiokafka.partitioner import DefaultPartitioner
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator
 from sensors.sites import SiteRegistry
-from streams.influx import InfluxWriter
+from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Fetched, Outputs
 from streams.pipeline.one_pass import OnePass
-from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.sinks.influx import InfluxWriter
 from streams.worker import tune_garbage_collector
 
 

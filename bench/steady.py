@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from bench.throughput import until_ready, worker_logs
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.feed import feed_city
+from streams.ingest.feed import feed_city
 from streams.job import until_group_is_stable
+from streams.kafka.topics import TopicNames, consumer_lag, ensure_topics
 from streams.settings import Settings
 from streams.stack import create_database
-from streams.topics import TopicNames, consumer_lag, ensure_topics
 from streams.worker import start_worker, stop_worker
 from streams.worker_metrics import Scrape, quantile, scrape
 

@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaConsumer
 
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.influx import count_points
 from streams.job import until_group_is_stable
-from streams.kafka_clients import aiokafka_options
-from streams.publisher import Publisher
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import consumer_lag, end_offsets, ensure_topics
 from streams.settings import Settings
+from streams.sinks.influx import count_points
 from streams.stack import create_database
-from streams.topics import consumer_lag, end_offsets, ensure_topics
 from streams.worker import start_worker, stop_worker
 
 

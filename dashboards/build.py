@@ -19,7 +19,7 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard as board_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import city, district, pipeline, quality, site
+from dashboards.boards import city, district, pipeline, quality, site
 from dashboards.influxql import DATASOURCE_UID
 from dashboards.parts import TAG
 

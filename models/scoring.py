@@ -18,8 +18,8 @@
 
 from __future__ import annotations
 
-from models.detector import SensorDetector, Verdict
-from models.registry import detector_for
+from models.detectors.detector import SensorDetector, Verdict
+from models.detectors.registry import detector_for
 from sensors.reading import Reading
 
 __all__ = ["ScoredReading", "SensorDetector", "Verdict", "detector_for", "score_reading"]

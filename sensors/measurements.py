@@ -58,7 +58,8 @@ WORKER_TAGS = ("worker",)
 WORKER_FIELDS = ("partitions", "lag")
 
 MODEL = "model"
-"""Each sensor's detector when it is checkpointed (:mod:`models.inspection`), at the event time of the
+"""Each sensor's detector when it is checkpointed (:mod:`models.detectors.inspection`), at the event time of
+the
 reading it learnt last: readings learnt, warm-up, threshold, the quantiles of its latest probabilities,
 the range it expected, and the drift of its inputs (River's ADWIN on the values)."""
 

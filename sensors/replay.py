@@ -13,7 +13,7 @@ Two kinds of file:
   Timestamps without an offset (``2014-04-01 00:00:00``) are taken in a given time zone (UTC by
   default).
 
-Nothing here touches Kafka: the records are sent by ``streams.replay``.
+Nothing here touches Kafka: the records are sent by ``streams.ingest.replay``.
 
 >>> rows = ["timestamp,value", "2014-04-01 00:00:00,19.5", "2014-04-01 00:05:00,20.25"]
 >>> target = SeriesTarget(sensor_id="GJ-00001.temperature", site_id="GJ-00001", kind="temperature")

@@ -4,7 +4,7 @@ The simulator is driven by event time: ``tick(at)`` returns the readings of ever
 was due to report since the previous tick (each sensor reports every ``interval_seconds`` of its
 kind, at its own phase), stamped with their own report times and in time order; the first tick
 returns one reading per sensor, from the last interval up to ``at``. Event time may run faster
-or slower than wall time; that is the feeder's business (``streams/feed.py``).
+or slower than wall time; that is the feeder's business (``streams/ingest/feed.py``).
 
 What a reading shows (Gwangju, 35.15° N, local time KST = UTC+9):
 

@@ -28,13 +28,13 @@ from sensors.sites import SiteRegistry
 from streams.agents.plugins import load_agents
 from streams.agents.runtime import AgentWorker
 from streams.agents.service import AgentService
-from streams.influx import InfluxWriter, Refused
-from streams.kafka_clients import SASL_MECHANISM, pipeline_login
+from streams.kafka.clients import SASL_MECHANISM, pipeline_login
+from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters
 from streams.pipeline.one_pass import OnePass, PassWorker
 from streams.pipeline.router import AlertRouter
-from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.sinks.influx import InfluxWriter, Refused
 
 log = logging.getLogger(__name__)
 

@@ -19,17 +19,15 @@ from rich.live import Live
 from rich.table import Table
 
 from models.alarms import Alarm
-from models.episodes import EpisodeTable, Watch, judge_episodes, raised_alarms, table_rows
+from models.evaluation.episodes import EpisodeTable, Watch, judge_episodes, raised_alarms, table_rows
 from sensors import measurements
 from sensors.anomalies import Label
 from sensors.cleaning import DeadLetter
 from sensors.health import HealthEvent, Problem
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.feed import FeedStats, feed_city, plan_feed
-from streams.influx import count_points, influxql
-from streams.settings import Settings
-from streams.topics import (
+from streams.ingest.feed import FeedStats, feed_city, plan_feed
+from streams.kafka.topics import (
     TopicNames,
     consumer_lag,
     end_offsets,
@@ -38,6 +36,8 @@ from streams.topics import (
     read_values,
     record_counts,
 )
+from streams.settings import Settings
+from streams.sinks.influx import count_points, influxql
 from streams.worker import start_worker, stop_worker
 from streams.worker_metrics import latency_quantiles, scrape
 

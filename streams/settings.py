@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.alarms import AlarmRules
-from models.registry import NAMED_DETECTORS
+from models.detectors.registry import NAMED_DETECTORS
 from sensors.health import HealthRules
 
 LOGIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     detector: str | None = Field(
         None,
         description="One detector for every sensor, by name: ours, or River's own as river.<class>"
-        " (river.HalfSpaceTrees, ...); unset: each kind's own (models.registry.detector_for).",
+        " (river.HalfSpaceTrees, ...); unset: each kind's own (models.detectors.registry.detector_for).",
     )
     metrics_seconds: float = Field(
         10.0, gt=0, description="How often a worker writes its stage counters to InfluxDB."

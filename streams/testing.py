@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from streams import stack
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 
 @contextmanager

@@ -28,8 +28,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from streams.devices import gateway_password
-from streams.http_ingest import build_app
+from streams.ingest.devices import gateway_password
+from streams.ingest.http_endpoint import build_app
 from streams.settings import Settings
 from streams.testing import isolated as isolated
 from streams.worker import start_worker, stop_worker, worker_environment
@@ -199,7 +199,7 @@ def gateway(mqtt_settings: Settings, tmp_path: Path) -> Iterator[GatewayFactory]
         subscribed_before = gateway_log(log_path).count("subscribed to ")
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "streams.mqtt_gateway"],
+                [sys.executable, "-m", "streams.ingest.mqtt_gateway"],
                 env=worker_environment(mqtt_settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sensors.simulator import CitySimulator
 from streams.city import load_city
-from streams.publisher import Publisher, Record
+from streams.kafka.publisher import Publisher, Record
 from streams.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""Devices' and gateways' logins on the test stack's broker and ingest (:mod:`streams.devices`).
+"""Devices' and gateways' logins on the test stack's broker and ingest (:mod:`streams.ingest.devices`).
 
 A test that publishes over MQTT or posts to ``openlab ingest`` makes a login of its own, named
 after its run, and removes it at the end.
@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from streams.city import load_city
-from streams.devices import DeviceStore
+from streams.ingest.devices import DeviceStore
 from streams.settings import Settings
 from streams.stack.logins import apply_logins
 

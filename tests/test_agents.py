@@ -21,14 +21,14 @@ from sensors.simulator import CitySimulator
 from streams.agents.plugins import installed, load_agents
 from streams.agents.runtime import AgentRunner
 from streams.agents.testing import scored, sites_with
-from streams.agents_cli import agents
 from streams.city import load_city
-from streams.influx import InfluxWriter, count_points, influxql
+from streams.cli.agents import agents
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import committed_offsets, read_values
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Fetched
-from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import committed_offsets, read_values
+from streams.sinks.influx import InfluxWriter, count_points, influxql
 from tests.agent_plugins import broken, stray
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for

@@ -14,11 +14,11 @@ from pathlib import Path
 from models.alarms import Alarm, AlarmChange, AlarmState
 from sensors.reading import Reading
 from streams.city import load_city
-from streams.influx import influxql
-from streams.operators import command
-from streams.owners import grant, revoke
+from streams.kafka.topics import TopicNames, read_values
+from streams.owners.acls import grant, revoke
+from streams.owners.operators import command
 from streams.settings import Settings
-from streams.topics import TopicNames, read_values
+from streams.sinks.influx import influxql
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
 from tests.webhook import Receiver, subscriber

@@ -7,12 +7,12 @@ import asyncio
 
 from sensors.cleaning import DeadLetter
 from streams.agents.runtime import AgentWorker
-from streams.influx import InfluxWriter
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, consumer_lag, read_records, read_values
 from streams.metrics import PipelineCounters
 from streams.pipeline.router import ROUTER_STAGE, AlertRouter
-from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import TopicNames, consumer_lag, read_records, read_values
+from streams.sinks.influx import InfluxWriter
 from tests.feeding import wait_for
 
 

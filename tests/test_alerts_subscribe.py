@@ -9,8 +9,8 @@ import signal
 import uuid
 from pathlib import Path
 
-from streams.owners import grant, revoke
-from streams.publisher import Publisher
+from streams.kafka.publisher import Publisher
+from streams.owners.acls import grant, revoke
 from streams.settings import Settings
 from tests.feeding import wait_for
 from tests.webhook import Receiver, subscriber

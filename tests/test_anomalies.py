@@ -25,7 +25,7 @@ from sensors.cleaning import Cleaner
 from sensors.reading import Reading
 from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
 from sensors.sites import SiteRegistry
-from streams import feed
+from streams.ingest import feed
 from streams.settings import Settings
 
 TOWN = SiteRegistry.generate(count=150, seed=11)

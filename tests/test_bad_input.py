@@ -34,11 +34,11 @@ from sensors.health import SensorState
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.city import load_city
-from streams.influx import influxql
-from streams.mqtt_gateway import check
-from streams.publisher import Record
+from streams.ingest.mqtt_gateway import check
+from streams.kafka.publisher import Record
+from streams.kafka.topics import read_records, record_counts
 from streams.settings import Settings
-from streams.topics import read_records, record_counts
+from streams.sinks.influx import influxql
 from tests.conftest import Client, GatewayFactory, WorkerFactory, publish_messages
 from tests.feeding import city_events, produce, wait_for
 from tests.garbage import Garbage, Valid, draw, garbage, huge, mis_keyed, misaddressed

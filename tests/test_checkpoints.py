@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.checkpoint import dump_detector, load_detector
+from models.detectors.checkpoint import dump_detector, load_detector
 from models.scoring import ScoredReading, detector_for, score_reading
 from sensors.reading import Reading
-from streams.checkpoints import DetectorCheckpoints
 from streams.city import load_city
-from streams.influx import InfluxWriter
-from streams.publisher import Publisher
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import consumer_lag, read_records, read_values
+from streams.pipeline.checkpoints import DetectorCheckpoints
 from streams.settings import Settings
-from streams.topics import consumer_lag, read_records, read_values
+from streams.sinks.influx import InfluxWriter
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
 
@@ -117,7 +117,7 @@ async def test_an_unreadable_checkpoint_means_a_fresh_detector_and_a_log_line(
             {0: [(b"S-good", dump_detector(good)), (b"S-bad", b"openlab-detector 1 garbage\n\x80junk")]},
         )
         checkpoints = DetectorCheckpoints(settings, publisher, topic, InfluxWriter(settings))
-        with caplog.at_level(logging.WARNING, logger="streams.checkpoints"):
+        with caplog.at_level(logging.WARNING, logger="streams.pipeline.checkpoints"):
             assert await checkpoints.restore({0}) == 1
     finally:
         await publisher.stop()

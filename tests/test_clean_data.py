@@ -19,9 +19,9 @@ from sensors.health import HealthEvent, Problem
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.city import load_city
-from streams.influx import count_points, influxql
+from streams.kafka.topics import read_values
 from streams.settings import Settings
-from streams.topics import read_values
+from streams.sinks.influx import count_points, influxql
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
 

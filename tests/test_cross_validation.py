@@ -1,4 +1,5 @@
-"""Leave-one-group-out cross-validation (models/cross_validation.py) on small synthetic groups, no services.
+"""Leave-one-group-out cross-validation (models/evaluation/cross_validation.py) on small synthetic groups, no
+services.
 
 The detector here reads its anomaly score off the file (each value is its own score), so each file's
 scores, and what any threshold makes of them, are known in advance.
@@ -11,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.benchmark import Series
-from models.cross_validation import Setting, best_threshold, cross_validate, file_steps, table
-from models.detector import VALUE, Features, SensorDetector
-from models.nab import PROFILES, STANDARD, Window, score_corpus, score_file, sweep
-from models.unchanged import Unchanged
+from models.detectors.detector import VALUE, Features, SensorDetector
+from models.evaluation.benchmark import Series
+from models.evaluation.cross_validation import Setting, best_threshold, cross_validate, file_steps, table
+from models.evaluation.nab import PROFILES, STANDARD, Window, score_corpus, score_file, sweep
+from models.postprocessing.unchanged import Unchanged
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ROWS = 200

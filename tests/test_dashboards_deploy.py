@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from dashboards.build import all_dashboards, datasource
 from dashboards.deploy import SAVE_MESSAGE, SERVER_KEYS, DeployError, Health, deploy
-from streams.cli import main
+from streams.cli.root import main
 
 TOKEN = "glsa_openlab_editor"
 VIEWER_TOKEN = "glsa_openlab_viewer"

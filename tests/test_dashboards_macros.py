@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dashboards.macros import (
+from dashboards.preview.macros import (
     PanelQuery,
     VariableQuery,
     choose,

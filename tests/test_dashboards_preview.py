@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from dashboards.preview import QueryError, Series, influx_query, preview
-from dashboards.transformations import Table, transform
+from dashboards.preview.draw import QueryError, Series, influx_query, preview
+from dashboards.preview.transformations import Table, transform
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 END = START + timedelta(hours=6)

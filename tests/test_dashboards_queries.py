@@ -27,18 +27,18 @@ from typing import Any
 import pytest
 
 from dashboards.build import all_dashboards
-from dashboards.macros import choose, panel_queries, render, variable_queries
-from dashboards.preview import influx_query, preview
+from dashboards.preview.draw import influx_query, preview
+from dashboards.preview.macros import choose, panel_queries, render, variable_queries
 from models.alarms import Alarm
 from sensors import measurements
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator, Malformation, corrupt
 from sensors.sites import Site
 from streams.city import load_city
-from streams.influx import count_points, influxql
-from streams.operators import command
+from streams.kafka.topics import TopicNames, read_values
+from streams.owners.operators import command
 from streams.settings import Settings
-from streams.topics import TopicNames, read_values
+from streams.sinks.influx import count_points, influxql
 from streams.worker import start_worker, stop_worker
 from tests.conftest import isolated
 from tests.feeding import produce, wait_for

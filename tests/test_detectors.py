@@ -11,15 +11,15 @@ from functools import partial
 
 import pytest
 
-from models.checkpoint import FORMAT, checkpoint_label, dump_detector, load_detector
-from models.detector import SensorDetector, features
-from models.likelihood import AnomalyLikelihood
-from models.registry import DETECTORS, KIND_WARMUP, detector_for
-from models.seasonal import DailyProfile
-from models.seasonal_zscore import SeasonalZScore
-from models.tail import GaussianTail
-from models.unchanged import Unchanged
-from models.zscore import FadingZScore
+from models.detectors.checkpoint import FORMAT, checkpoint_label, dump_detector, load_detector
+from models.detectors.detector import SensorDetector, features
+from models.detectors.registry import DETECTORS, KIND_WARMUP, detector_for
+from models.detectors.seasonal import DailyProfile
+from models.detectors.seasonal_zscore import SeasonalZScore
+from models.detectors.zscore import FadingZScore
+from models.postprocessing.likelihood import AnomalyLikelihood
+from models.postprocessing.tail import GaussianTail
+from models.postprocessing.unchanged import Unchanged
 from sensors.catalog import KINDS
 
 START = datetime(2026, 11, 30, tzinfo=UTC)

@@ -27,8 +27,8 @@ from pydantic import SecretStr
 
 from sensors.reading import Reading
 from streams.city import load_city
-from streams.cli import main
-from streams.devices import (
+from streams.cli.root import main
+from streams.ingest.devices import (
     RELOAD_CHECK_USER,
     DeviceError,
     DeviceFiles,
@@ -37,12 +37,12 @@ from streams.devices import (
     gateway_password,
     matches_mosquitto_hash,
 )
-from streams.http_ingest import build_app
-from streams.mqtt_gateway import Gateway
+from streams.ingest.http_endpoint import build_app
+from streams.ingest.mqtt_gateway import Gateway
+from streams.kafka.topics import read_records, record_counts
 from streams.settings import Settings
 from streams.stack.logins import apply_logins
 from streams.stack.mosquitto import connack
-from streams.topics import read_records, record_counts
 from tests.feeding import wait_for
 from tests.logins import DeviceLogin, device_login, mqtt_client
 
@@ -417,7 +417,7 @@ async def test_ingest_answers_401_without_a_devices_token(
         "an unknown token": {"Authorization": "Bearer not-a-token-of-any-device"},
         "a removed device's token": {"Authorization": f"Bearer {removed}"},
     }
-    with caplog.at_level(logging.WARNING, logger="streams.http_ingest"):
+    with caplog.at_level(logging.WARNING, logger="streams.ingest.http_endpoint"):
         for case, headers in cases.items():
             response = await ingest.post("/v1/readings", data=body, headers=headers)
             assert response.status == 401, case
@@ -441,7 +441,7 @@ async def test_a_batch_with_another_sites_reading_is_403_and_nothing_of_it_is_st
     items = [json.loads(reading.model_dump_json()) for reading in (own, foreign)]
     with device_login(settings, [own.site_id]) as device:
         batch = [items[0], garbage, items[1], json.loads(also_foreign.model_dump_json())]
-        with caplog.at_level(logging.WARNING, logger="streams.http_ingest"):
+        with caplog.at_level(logging.WARNING, logger="streams.ingest.http_endpoint"):
             response = await ingest.post("/v1/readings", json=batch, headers=device.authorization)
         assert response.status == 403
         answer = await response.json()

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.cli import main
+from streams.cli.root import main
+from streams.kafka.topics import TopicNames
 from streams.settings import Settings
 from streams.stack.install import INFLUXD_VERSION, KAFKA_VERSION
-from streams.topics import TopicNames
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((REPOSITORY / "docker-compose.yml").read_text())

@@ -1,4 +1,4 @@
-"""Injected episodes joined with the alarms raised (models/episodes.py), on hand-made episodes."""
+"""Injected episodes joined with the alarms raised (models/evaluation/episodes.py), on hand-made episodes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.alarms import Alarm, AlarmChange
-from models.episodes import EpisodeTable, Raised, Watch, judge_episodes, raised_alarms, table_rows
+from models.evaluation.episodes import EpisodeTable, Raised, Watch, judge_episodes, raised_alarms, table_rows
 from sensors.anomalies import REAL_WORLD, AnomalyType, Label
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)

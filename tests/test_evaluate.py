@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from models.benchmark import load_corpus, write_series
-from models.nab import Window
-from models.registry import DEFAULT_DETECTOR, DETECTORS
-from models.simulated import evaluate_city, simulate_city
-from streams.cli import main
+from models.detectors.registry import DEFAULT_DETECTOR, DETECTORS
+from models.evaluation.benchmark import load_corpus, write_series
+from models.evaluation.nab import Window
+from models.evaluation.simulated import evaluate_city, simulate_city
+from streams.cli.root import main
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ import signal
 from datetime import UTC, datetime, timedelta
 
 from streams import stack
-from streams.influx import count_points
+from streams.kafka.topics import group_state, read_values
 from streams.settings import Settings
-from streams.topics import group_state, read_values
+from streams.sinks.influx import count_points
 from streams.worker import stop_worker
 from tests.conftest import WorkerFactory
 from tests.feeding import city_events, produce, wait_for

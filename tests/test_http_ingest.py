@@ -16,9 +16,9 @@ from sensors.ingest import BatchError, judge_batch, split_json_array
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.city import load_city
-from streams.http_ingest import build_app
+from streams.ingest.http_endpoint import build_app
+from streams.kafka.topics import read_records
 from streams.settings import Settings
-from streams.topics import read_records
 from tests.conftest import Client
 from tests.logins import DeviceLogin
 

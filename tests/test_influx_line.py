@@ -15,7 +15,7 @@ from sensors.catalog import Programme
 from sensors.health import HealthEvent, Problem
 from sensors.reading import Reading
 from sensors.sites import District, Sensor, Site, SiteRegistry
-from streams.influx import _tag, health_lines, reading_line, status_line
+from streams.sinks.influx import _tag, health_lines, reading_line, status_line
 
 AT = datetime(2026, 11, 29, 1, 2, 3, 456_789, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -23,13 +23,13 @@ from confluent_kafka import KafkaError
 from pydantic import SecretStr
 
 from streams import stack
-from streams.cli import main
-from streams.influx import count_points
-from streams.owners import OwnerAccess, grant
+from streams.cli.root import main
+from streams.kafka.topics import consumer_lag
+from streams.owners.acls import OwnerAccess, grant
 from streams.settings import Settings
+from streams.sinks.influx import count_points
 from streams.stack.kafka import login_file, register_login
 from streams.stack.procs import port_open
-from streams.topics import consumer_lag
 from tests.conftest import WorkerFactory, isolated
 from tests.feeding import city_events, produce, wait_for
 from tests.test_owners import publish, read_as

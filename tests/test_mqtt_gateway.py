@@ -1,6 +1,6 @@
 """The MQTT gateway against the real mosquitto and Kafka of the local stack.
 
-The gateway runs as a process (``python -m streams.mqtt_gateway``), stopped with SIGTERM as an
+The gateway runs as a process (``python -m streams.ingest.mqtt_gateway``), stopped with SIGTERM as an
 operator would. Each test has its own Kafka topics (``pipeline_settings``), its own MQTT topic
 prefix, and its own gateway login (which is its client id) and device login; its session is
 removed from the broker and its logins from the devices folder at the end.
@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from streams import stack
-from streams.kafka_clients import aiokafka_options
-from streams.mqtt_gateway import check, sensor_key, topic_filter
+from streams.ingest.mqtt_gateway import check, sensor_key, topic_filter
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.topics import end_offsets, record_counts
 from streams.settings import Settings
-from streams.topics import end_offsets, record_counts
 from tests.conftest import GatewayFactory, Message, Publish, gateway_log, stop_gateway, wait_for_gateway_log
 from tests.feeding import city_events, wait_for
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from models.nab import (
+from models.evaluation.nab import (
     PROFILES,
     REWARD_LOW_FN,
     REWARD_LOW_FP,

@@ -18,16 +18,16 @@ from sensors.catalog import KINDS
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
-from streams.influx import InfluxWriter, Refused
+from streams.kafka.publisher import Publisher, Record
+from streams.kafka.topics import TopicNames
 from streams.metrics import PipelineCounters
-from streams.operators import OperatorCommand
+from streams.owners.operators import OperatorCommand
 from streams.pipeline.batch import Fetched, Outputs, Points
 from streams.pipeline.one_pass import OnePass, log_stall
 from streams.pipeline.sink import write_points
 from streams.pipeline.state import SensorStates
-from streams.publisher import Publisher, Record
 from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.sinks.influx import InfluxWriter, Refused
 
 CITY = SiteRegistry.generate(count=6, seed=4)
 SETTINGS = Settings(topic_prefix="unit.", partitions=4)

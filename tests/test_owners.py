@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AclOperation
 
-from streams.kafka_clients import librdkafka_config
-from streams.owners import OwnerAccess, grant, revoke
+from streams.kafka.clients import librdkafka_config
+from streams.owners.acls import OwnerAccess, grant, revoke
 from streams.settings import Settings
 
 

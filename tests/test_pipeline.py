@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from sensors.simulator import Malformation, corrupt
-from streams.influx import count_points, influxql
+from streams.kafka.topics import read_values
 from streams.settings import Settings
-from streams.topics import read_values
+from streams.sinks.influx import count_points, influxql
 from tests.conftest import WorkerFactory
 from tests.feeding import city_events, produce, wait_for
 

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from streams.publisher import Publisher
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, read_values
 from streams.settings import Settings
-from streams.topics import TopicNames, read_values
 
 
 async def test_sends_a_stalled_producer_never_acknowledges_go_again_through_a_new_one(
@@ -25,7 +25,7 @@ async def test_sends_a_stalled_producer_never_acknowledges_go_again_through_a_ne
         # The stall seen in chaos runs, made on purpose: the producer's sender no longer sends,
         # and no error says so.
         stalled._sender.sender_task.cancel()
-        with caplog.at_level(logging.WARNING, logger="streams.publisher"):
+        with caplog.at_level(logging.WARNING, logger="streams.kafka.publisher"):
             sent = await asyncio.wait_for(publisher.publish(topic, [(b"S-1", b"after")]), 30.0)
         assert sent == 1
         assert publisher.producer is not stalled

@@ -35,9 +35,9 @@ from sensors.replay import (
 )
 from sensors.sites import SiteRegistry
 from streams.city import load_city
-from streams.replay import plan_replay, replay
+from streams.ingest.replay import plan_replay, replay
+from streams.kafka.topics import read_records
 from streams.settings import Settings
-from streams.topics import read_records
 
 # The shared data sets sit beside the repository (here and in CI's fresh clone alike).
 NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab" / "data"

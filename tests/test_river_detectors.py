@@ -15,17 +15,17 @@ from click.testing import CliRunner, Result
 from pydantic import ValidationError
 from river import anomaly, base
 
-from models.checkpoint import dump_detector, load_detector
-from models.registry import NAMED_DETECTORS
-from models.river_detectors import RIVER_DETECTORS
+from models.detectors.checkpoint import dump_detector, load_detector
+from models.detectors.registry import NAMED_DETECTORS
+from models.detectors.river_detectors import RIVER_DETECTORS
 from models.scoring import ScoredReading
 from sensors import measurements
-from streams.checkpoints import checkpoint_of
 from streams.city import load_city
-from streams.cli import main
-from streams.influx import influxql
+from streams.cli.root import main
+from streams.kafka.topics import read_values
+from streams.pipeline.checkpoints import checkpoint_of
 from streams.settings import Settings
-from streams.topics import read_values
+from streams.sinks.influx import influxql
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
 from tests.test_checkpoints import encoded, readings

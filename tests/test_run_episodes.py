@@ -10,11 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 from models.alarms import Alarm
-from models.episodes import raised_alarms
+from models.evaluation.episodes import raised_alarms
 from sensors.anomalies import AnomalyType, Label
 from streams.city import load_city
+from streams.kafka.topics import TopicNames, read_values
 from streams.settings import Settings
-from streams.topics import TopicNames, read_values
 from streams.worker import worker_environment
 
 _ROW = re.compile(r"^│ (\w[\w ]*?) +│ +(\d+) +│ +(\d*) +│ +(\d*) +│ +(.*?) +│$")

@@ -16,7 +16,7 @@ from sensors.cleaning import Cleaner, Reason, Rejection
 from sensors.reading import Reading
 from sensors.simulator import CitySimulator, Malformation, Weather, corrupt, solar_elevation
 from sensors.sites import District, SiteRegistry
-from streams.feed import plan_feed
+from streams.ingest.feed import plan_feed
 
 KST = timezone(timedelta(hours=9))
 AT = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)

@@ -19,9 +19,9 @@ from sensors.cleaning import DeadLetter, Reason
 from sensors.event_time import to_micros
 from sensors.reading import Reading
 from streams.city import load_city
-from streams.influx import InfluxWriter, influxql
+from streams.kafka.topics import TopicNames, read_values
 from streams.settings import Settings
-from streams.topics import TopicNames, read_values
+from streams.sinks.influx import InfluxWriter, influxql
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sensors.sites import CSV_COLUMNS, District, RegistryError, Sensor, Site, SiteRegistry
-from streams.sites_cli import sites
+from streams.cli.sites import sites
 
 HEADER = ",".join(CSV_COLUMNS)
 ROW = "S1,Car park,car_park,mobility,Dong-gu,35.15,126.92,owner-1,S1.occ,parking_occupancy"

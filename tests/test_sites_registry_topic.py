@@ -11,8 +11,9 @@ from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 
 from sensors.sites import Site, SiteRegistry
-from streams.kafka_clients import aiokafka_options
-from streams.registry import (
+from streams.cli.sites import sites
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.site_registry import (
     REGISTRY_TOPIC,
     RegistryTopicError,
     ensure_registry_topic,
@@ -20,9 +21,8 @@ from streams.registry import (
     read_registry,
     topic_configs,
 )
+from streams.kafka.topics import read_records
 from streams.settings import Settings
-from streams.sites_cli import sites
-from streams.topics import read_records
 
 pytestmark = pytest.mark.services
 

@@ -18,7 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import stack
-from streams.kafka_clients import aiokafka_options
+from streams.kafka.clients import aiokafka_options
 from streams.settings import Settings
 from streams.stack import install
 from streams.stack.install import influxd_binary, kafka_lib

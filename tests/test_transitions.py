@@ -6,7 +6,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
-from models.registry import DEFAULT_DETECTOR, DETECTORS, transition_likelihood
+from models.detectors.registry import DEFAULT_DETECTOR, DETECTORS, transition_likelihood
 
 START = datetime(2026, 11, 30, tzinfo=UTC)
 

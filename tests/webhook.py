@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from streams.owners.subscriber import SIGNATURE_HEADER, sign
 from streams.settings import Settings
-from streams.subscriber import SIGNATURE_HEADER, sign
 from streams.worker import worker_environment
 
 SECRET = "webhook-secret"

@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from models.scoring import ScoredReading
 from sensors.measurements import agent_measurement
 from sensors.sites import Site
-from streams.influx import point_line
+from streams.sinks.influx import point_line
 
 SCORED = "readings.scored"
 """The input of most agents: every reading the pass scored (key = sensor_id)."""

@@ -27,14 +27,14 @@ from sensors.cleaning import Reason, Rejection, parse
 from sensors.sites import Site, SiteRegistry
 from streams.agents.api import SCORED, Agent, AgentEvent, Batch, SiteReading, StateView
 from streams.agents.state import StateTable
-from streams.batch_consumer import BatchConsumer
+from streams.kafka.batch_consumer import BatchConsumer
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, ensure_topics
 from streams.metrics import PipelineCounters
 from streams.pipeline.alarm import publish_alarm
 from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.sink import PointWriter, send_outputs
-from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
 
 log = logging.getLogger(__name__)
 

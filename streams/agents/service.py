@@ -16,10 +16,10 @@ from mode import Service
 from sensors.sites import SiteRegistry
 from streams.agents.api import Agent
 from streams.agents.runtime import AgentRunner, AgentWorker, ensure_agent_topics, runners
-from streams.influx import InfluxWriter
+from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters
-from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.sinks.influx import InfluxWriter
 
 log = logging.getLogger(__name__)
 

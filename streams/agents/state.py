@@ -30,9 +30,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from models.alarms import AlarmRules, SensorAlarms
-from streams.publisher import Record
+from streams.kafka.publisher import Record
+from streams.kafka.topics import latest_records
 from streams.settings import Settings
-from streams.topics import latest_records
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,12 @@ from sensors.sites import Site
 from streams.agents.api import SCORED, Agent
 from streams.agents.runtime import AgentRunner, AgentWorker, ensure_agent_topics, runners
 from streams.city import load_city
-from streams.influx import InfluxWriter, influxql
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, consumer_lag, read_records, read_values
 from streams.metrics import PipelineCounters
 from streams.pipeline.router import AlertRouter
-from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import TopicNames, consumer_lag, read_records, read_values
+from streams.sinks.influx import InfluxWriter, influxql
 
 
 def sites_with(settings: Settings, *kinds: str) -> list[Site]:

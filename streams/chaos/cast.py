@@ -20,8 +20,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sensors.sites import SiteRegistry
-from streams.feed import Event
-from streams.mqtt_gateway import TOPIC_ROOT
+from streams.ingest.feed import Event
+from streams.ingest.mqtt_gateway import TOPIC_ROOT
 from streams.settings import Settings
 from streams.worker import start_worker, stop_worker, worker_environment
 
@@ -70,7 +70,7 @@ class Cast:
         """Start the MQTT gateway (its log: ``gateway.log``)."""
         with (self.folder / "gateway.log").open("ab") as log:
             self.gateway = subprocess.Popen(
-                [sys.executable, "-m", "streams.mqtt_gateway"],
+                [sys.executable, "-m", "streams.ingest.mqtt_gateway"],
                 env=worker_environment(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -98,7 +98,7 @@ class Cast:
 
 class MqttDevices:
     """The sensors of some sites, publishing their readings over MQTT (QoS 1) as a field gateway
-    does, logged in as device ``login``; :func:`streams.feed.feed_city` hands them their
+    does, logged in as device ``login``; :func:`streams.ingest.feed.feed_city` hands them their
     readings (``Devices``)."""
 
     def __init__(

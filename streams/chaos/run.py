@@ -43,14 +43,11 @@ from streams.chaos.tally import (
     count_points_per_sensor,
 )
 from streams.city import load_city
-from streams.devices import DeviceStore
-from streams.feed import FeedLedger, FeedStats, feed_city, plan_feed
-from streams.influx import count_points, influxql
+from streams.ingest.devices import DeviceStore
+from streams.ingest.feed import FeedLedger, FeedStats, feed_city, plan_feed
 from streams.job import until_group_is_stable
-from streams.kafka_clients import aiokafka_options
-from streams.settings import Settings
-from streams.stack.logins import apply_logins
-from streams.topics import (
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.topics import (
     TopicNames,
     committed_offsets,
     consumer_lag,
@@ -60,6 +57,9 @@ from streams.topics import (
     read_records,
     read_values,
 )
+from streams.settings import Settings
+from streams.sinks.influx import count_points, influxql
+from streams.stack.logins import apply_logins
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from models.scoring import ScoredReading
 from sensors.cleaning import Reason, Rejection, parse
 from sensors.measurements import STATUS_CODES
 from sensors.sites import SiteRegistry
-from streams.influx import alarm_line, status_line
+from streams.kafka.topics import TopicNames
 from streams.metrics import PipelineCounters
-from streams.operators import OperatorCommand
+from streams.owners.operators import OperatorCommand
 from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.state import SensorStates
-from streams.topics import TopicNames
+from streams.sinks.influx import alarm_line, status_line
 
 ALARM_STAGE = "alarm"
 OPERATOR_STAGE = "operator"

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sensors.cleaning import DeadLetter, Rejection
-from streams.publisher import Record
+from streams.kafka.publisher import Record
 
 
 class Event(Protocol):

@@ -17,10 +17,10 @@ from sensors.health import HealthEvent, HealthRules
 from sensors.measurements import CLEAN_STAGE
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
-from streams.influx import health_lines
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.state import SensorStates
+from streams.sinks.influx import health_lines
 
 _DAWN = datetime.min.replace(tzinfo=UTC)
 

@@ -28,18 +28,18 @@ from typing import Any
 
 from sensors.cleaning import Cleaner, Reason, Rejection
 from sensors.sites import SiteRegistry
-from streams.batch_consumer import BatchConsumer
-from streams.checkpoints import DetectorCheckpoints
+from streams.kafka.batch_consumer import BatchConsumer
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, ensure_topics
 from streams.metrics import PipelineCounters, consumer_lag
 from streams.pipeline.alarm import AlarmStep
 from streams.pipeline.batch import Event, Outputs
+from streams.pipeline.checkpoints import DetectorCheckpoints
 from streams.pipeline.clean import CleanStep
 from streams.pipeline.score import ScoreStep
 from streams.pipeline.sink import PointWriter, send_outputs
 from streams.pipeline.state import SensorStates
-from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from sensors.cleaning import Rejection, parse
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import OWNER_ID_PATTERN, TopicNames
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Event, Outputs
 from streams.pipeline.sink import PointWriter, send_outputs
-from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import OWNER_ID_PATTERN, TopicNames
 
 ROUTER_STAGE = "alert_router"
 

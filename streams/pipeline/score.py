@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from models.scoring import ScoredReading, score_reading
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
-from streams.checkpoints import DetectorCheckpoints
-from streams.influx import ReadingLines
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Event, Outputs, Points
+from streams.pipeline.checkpoints import DetectorCheckpoints
+from streams.sinks.influx import ReadingLines
 
 SINK_STAGE = "sink"
 

@@ -12,15 +12,15 @@ from typing import Protocol
 
 from sensors.cleaning import Reason, Rejection
 from sensors.measurements import REJECTED
-from streams.influx import Refused
+from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters
 from streams.pipeline.batch import Outputs, Points
-from streams.publisher import Publisher
+from streams.sinks.influx import Refused
 
 
 class PointWriter(Protocol):
-    """Writes line protocol (:class:`streams.influx.InfluxWriter`): returns once it was accepted,
-    raises :class:`~streams.influx.Refused` if InfluxDB will not take it."""
+    """Writes line protocol (:class:`streams.sinks.influx.InfluxWriter`): returns once it was accepted,
+    raises :class:`~streams.sinks.influx.Refused` if InfluxDB will not take it."""
 
     async def write(self, lines: Sequence[str]) -> None: ...
 

@@ -20,9 +20,9 @@ import orjson
 from models.alarms import AlarmRules, SensorAlarms
 from sensors.health import SensorState
 from sensors.reading import Reading
-from streams.publisher import Record
+from streams.kafka.publisher import Record
+from streams.kafka.topics import latest_records
 from streams.settings import Settings
-from streams.topics import latest_records
 
 log = logging.getLogger(__name__)
 

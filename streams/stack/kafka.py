@@ -8,7 +8,7 @@ Listeners, and who reaches them:
   a loopback address, which :func:`check_addresses` insists on: only this machine's own users
   reach them (the pipeline on this machine, ``openlab owners grant``, this stack).
 - SASL_PLAINTEXT with SCRAM-SHA-512 on ``kafka_sasl_host:kafka_sasl_port``: nobody without a
-  login. Site owners read their own alarm topics there (ACLs, :mod:`streams.owners`); the
+  login. Site owners read their own alarm topics there (ACLs, :mod:`streams.owners.acls`); the
   pipeline's user (``kafka_user``, a super user) logs in there from other machines. Set
   ``kafka_sasl_host`` to an address of this machine that they reach to let them in.
 
@@ -30,8 +30,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
-from streams.kafka_clients import KafkaLogin, ensure_login_file
-from streams.owners import OwnerError, set_login
+from streams.kafka.clients import KafkaLogin, ensure_login_file
+from streams.owners.acls import OwnerError, set_login
 from streams.settings import Settings
 from streams.stack.errors import StackError
 from streams.stack.install import JAVA_HINT, kafka_lib, require_tool, run_tool

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from streams.devices import RELOAD_CHECK_USER, DeviceStore, mosquitto_hash, new_secret
+from streams.ingest.devices import RELOAD_CHECK_USER, DeviceStore, mosquitto_hash, new_secret
 from streams.settings import Settings
 from streams.stack.control import status
 from streams.stack.errors import StackError

@@ -1,6 +1,6 @@
 """The MQTT broker: Debian's ``mosquitto`` with a generated config, on ``mqtt_host:mqtt_port``.
 
-Only logins of the devices folder (:mod:`streams.devices`) may connect, and each client's id is
+Only logins of the devices folder (:mod:`streams.ingest.devices`) may connect, and each client's id is
 its login, so no device can take over the gateway's session. The password file and ACL are
 written from the devices folder at each start and at each change, when a running broker is told
 to read them again (:mod:`streams.stack.logins`). Persistence is on, in
@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from streams.devices import DeviceFiles, DeviceStore
+from streams.ingest.devices import DeviceFiles, DeviceStore
 from streams.settings import Settings
 from streams.stack.install import mosquitto_binary
 from streams.stack.service import Service

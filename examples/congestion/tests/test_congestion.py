@@ -14,8 +14,8 @@ from models.scoring import ScoredReading
 from sensors.measurements import CONGESTION, CONGESTION_FIELDS
 from sensors.sites import Site
 from streams.agents.testing import run_agent, scored, sites_with
+from streams.kafka.topics import TopicNames, read_values
 from streams.settings import Settings
-from streams.topics import TopicNames, read_values
 
 FREE, CRAWL = (900.0, 50.0), (800.0, 12.0)
 MINUTES = [FREE] * 3 + [CRAWL] * 4 + [FREE] * 6

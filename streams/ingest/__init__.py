@@ -1,0 +1,8 @@
+"""The doors readings come in by, into ``readings.raw``.
+
+- ``mqtt_gateway``: sensor messages from an MQTT broker, none lost.
+- ``http_endpoint``: ``openlab ingest``, where gateways push batches over HTTP.
+- ``replay``: recorded readings (JSONL files, CSV series).
+- ``feed``: the simulated city, on an event clock.
+- ``devices``: the devices' logins, who may send readings for which sites.
+"""
