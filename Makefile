@@ -1,10 +1,10 @@
-# The two commands of the README: `make run` and `make test`. Both make the virtual environment
+# The commands of the README: `make run`, `make test` and `make test-unit`. Each makes the virtual environment
 # and install exactly the pinned packages first; the Python code installs Kafka and influxd.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench chaos clean
+.PHONY: run test test-unit lint bench chaos clean
 
 $(BIN)/openlab: pyproject.toml constraints.txt examples/congestion/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: $(BIN)/openlab
 
 test: lint
 	$(BIN)/pytest $(ARGS)
+
+# The tests that need no services (tests/unit and the packages' doctests), in under a minute.
+test-unit: $(BIN)/openlab
+	$(BIN)/pytest tests/unit streams sensors models dashboards $(ARGS)
 
 chaos: $(BIN)/openlab
 	$(BIN)/openlab chaos $(ARGS)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from models.detectors.detector import SensorDetector
 from models.detectors.registry import detector_for
 from sensors.reading import Reading
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from sensors.sites import SiteRegistry
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaProducer
 
 from bench.throughput import Throughput
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.ingest.feed import FeedStats, feed_city
 from streams.kafka.clients import aiokafka_options

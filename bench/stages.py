@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka.partitioner import DefaultPartitioner
 
 from sensors.reading import Reading
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from sensors.sites import SiteRegistry
 from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters

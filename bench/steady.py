@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bench.throughput import until_ready, worker_logs
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.ingest.feed import feed_city
 from streams.job import until_group_is_stable

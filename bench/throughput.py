@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.job import until_group_is_stable
 from streams.kafka.clients import aiokafka_options

@@ -21,10 +21,10 @@ from rich.table import Table
 from models.alarms import Alarm
 from models.evaluation.episodes import EpisodeTable, Watch, judge_episodes, raised_alarms, table_rows
 from sensors import measurements
-from sensors.anomalies import Label
 from sensors.cleaning import DeadLetter
 from sensors.health import HealthEvent, Problem
-from sensors.simulator import CitySimulator
+from sensors.labels import Label
+from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.ingest.feed import FeedStats, feed_city, plan_feed
 from streams.kafka.topics import (

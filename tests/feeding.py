@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.kafka.publisher import Publisher, Record
 from streams.settings import Settings

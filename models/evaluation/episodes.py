@@ -1,6 +1,6 @@
 """Injected anomaly episodes joined with the alarms raised: what the live pipeline caught, per type.
 
-The simulator's labels (:class:`sensors.anomalies.Label`) say when each sensor's readings were
+The simulator's labels (:class:`sensors.simulation.anomalies.Label`) say when each sensor's readings were
 made anomalous; the alarm stage says when it raised an alarm on a sensor (an ``opened`` alarm
 event). An *episode* is judged when it starts after its sensor's detector warmed up and while
 the sensor was watched, at least its grace before the watch ends (an episode in the watch's
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from models.alarms import Alarm, AlarmChange
-from sensors.anomalies import AnomalyType, Label
 from sensors.catalog import KINDS
+from sensors.labels import AnomalyType, Label
 
 GRACE_READINGS = 5
 """Readings of its sensor after an episode's end during which an alarm raised still catches it:

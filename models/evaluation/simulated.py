@@ -1,6 +1,6 @@
 """Detectors judged on the simulated city's labelled stream, per anomaly type.
 
-The simulator (:class:`sensors.simulator.CitySimulator`) injects labelled anomalies into a small
+The simulator (:class:`sensors.simulation.city.CitySimulator`) injects labelled anomalies into a small
 city's readings; every sensor gets its kind's detector, as in the pipeline. A label is *caught*
 when its sensor's detector flags a reading inside the label's span or within ``GRACE`` readings
 after it (a dropout shows only once the readings come back). Consecutive flagged readings of a
@@ -28,11 +28,11 @@ from models.alarms import AlarmChange, AlarmRules, SensorAlarms
 from models.detectors.detector import SensorDetector
 from models.evaluation.episodes import EpisodeTable, Raised, Watch, judge_episodes
 from models.scoring import score_reading
-from sensors.anomalies import AnomalyType, Label
 from sensors.catalog import KINDS
 from sensors.health import HealthRules, SensorState
+from sensors.labels import AnomalyType, Label
 from sensors.reading import Reading
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from sensors.sites import SiteRegistry
 
 GRACE = 3

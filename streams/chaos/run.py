@@ -28,7 +28,7 @@ from rich.table import Table
 from models.scoring import detector_for
 from sensors import measurements
 from sensors.cleaning import DeadLetter
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from sensors.sites import SiteRegistry
 from streams import stack
 from streams.chaos.cast import Cast, MqttDevices

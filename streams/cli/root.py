@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
+from sensors.simulation.city import DEFAULT_ANOMALY_RATE, CitySimulator
 from streams import stack
 from streams.cli.agents import agents
 from streams.cli.alerts import alerts

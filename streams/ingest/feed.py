@@ -17,7 +17,7 @@ ends at the wall-clock time the feed ends: ``start = now - duration * (speed - 1
 feed (``duration`` infinite) plans as if for one day, and the event clock never passes the wall
 clock (once it has caught up, it runs in real time).
 
-The simulator's labels (ground truth of the injected anomalies, :mod:`sensors.anomalies`) go to
+The simulator's labels (ground truth of the injected anomalies, :mod:`sensors.simulation.anomalies`) go to
 the ``labels`` topic (key = sensor id, value = ``Label`` JSON), are counted by type in
 ``FeedStats.labels``, and are written as JSON lines to ``labels_path`` when one is given.
 """
@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Protocol
 
 from sensors.cleaning import Reason
-from sensors.simulator import CitySimulator, Malformation, corrupt
+from sensors.simulation.city import CitySimulator
+from sensors.simulation.malformations import Malformation, corrupt
 from streams.kafka.publisher import Publisher
 from streams.settings import Settings
 

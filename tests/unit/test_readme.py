@@ -7,7 +7,7 @@ from pathlib import Path
 from sensors.cleaning import Reason
 from streams.settings import Settings
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_documented() -> None:

@@ -28,8 +28,8 @@ from streams.settings import Settings
 from streams.sinks.influx import influxql
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
-from tests.test_checkpoints import encoded, readings
-from tests.test_evaluate import make_benchmark
+from tests.integration.pipeline.test_checkpoints import encoded, readings
+from tests.unit.models.test_evaluate import make_benchmark
 
 START = datetime(2026, 11, 30, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from models.alarms import Alarm
 from models.evaluation.episodes import raised_alarms
-from sensors.anomalies import AnomalyType, Label
+from sensors.labels import AnomalyType, Label
 from streams.city import load_city
 from streams.kafka.topics import TopicNames, read_values
 from streams.settings import Settings

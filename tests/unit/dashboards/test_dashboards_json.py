@@ -15,7 +15,7 @@ import pytest
 from dashboards import build, checks, influxql, variables
 from dashboards.parts import UIDS
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[3]
 COMMITTED = REPOSITORY / "dashboards"
 
 Board = dict[str, Any]

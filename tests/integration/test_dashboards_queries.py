@@ -32,7 +32,8 @@ from dashboards.preview.macros import choose, panel_queries, render, variable_qu
 from models.alarms import Alarm
 from sensors import measurements
 from sensors.reading import Reading
-from sensors.simulator import CitySimulator, Malformation, corrupt
+from sensors.simulation.city import CitySimulator
+from sensors.simulation.malformations import Malformation, corrupt
 from sensors.sites import Site
 from streams.city import load_city
 from streams.kafka.topics import TopicNames, read_values

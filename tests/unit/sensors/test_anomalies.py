@@ -19,11 +19,12 @@ from typing import ClassVar
 import pytest
 from pydantic import ValidationError
 
-from sensors.anomalies import ACCIDENT_KINDS, AnomalyType, Label, magnitude_scale
 from sensors.catalog import KINDS
 from sensors.cleaning import Cleaner
+from sensors.labels import ACCIDENT_KINDS, AnomalyType, Label
 from sensors.reading import Reading
-from sensors.simulator import DEFAULT_ANOMALY_RATE, CitySimulator
+from sensors.simulation.anomalies import magnitude_scale
+from sensors.simulation.city import DEFAULT_ANOMALY_RATE, CitySimulator
 from sensors.sites import SiteRegistry
 from streams.ingest import feed
 from streams.settings import Settings

@@ -17,7 +17,7 @@ from openlab_congestion.agent import congestion
 
 from sensors.cleaning import DeadLetter, Reason
 from sensors.measurements import CONGESTION
-from sensors.simulator import CitySimulator
+from sensors.simulation.city import CitySimulator
 from streams.agents.plugins import installed, load_agents
 from streams.agents.runtime import AgentRunner
 from streams.agents.testing import scored, sites_with

@@ -19,7 +19,7 @@ from streams.kafka.topics import TopicNames
 from streams.settings import Settings
 from streams.stack.install import INFLUXD_VERSION, KAFKA_VERSION
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((REPOSITORY / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 _DEFAULT_VALUES = {

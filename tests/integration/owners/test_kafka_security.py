@@ -32,7 +32,7 @@ from streams.stack.kafka import login_file, register_login
 from streams.stack.procs import port_open
 from tests.conftest import WorkerFactory, isolated
 from tests.feeding import city_events, produce, wait_for
-from tests.test_owners import publish, read_as
+from tests.integration.owners.test_owners import publish, read_as
 
 pytestmark = pytest.mark.services
 
@@ -226,7 +226,7 @@ def test_the_stack_refuses_a_plaintext_listener_off_loopback(tmp_path: Path) -> 
 
 def test_docker_compose_lets_no_client_in_without_a_login_from_outside_kafkas_container() -> None:
     """docker-compose.yml cannot run where this is developed: what keeps it locked is read here."""
-    compose = (Path(__file__).parents[1] / "docker-compose.yml").read_text()
+    compose = (Path(__file__).parents[3] / "docker-compose.yml").read_text()
     block = compose.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
     names_and_bodies = re.split(r"^  ([a-z][a-z0-9-]*):\n", block, flags=re.MULTILINE)[1:]
     services = dict(zip(names_and_bodies[::2], names_and_bodies[1::2], strict=True))

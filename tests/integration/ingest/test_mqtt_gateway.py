@@ -21,7 +21,8 @@ from aiokafka import AIOKafkaConsumer
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from streams import stack
-from streams.ingest.mqtt_gateway import check, sensor_key, topic_filter
+from streams.ingest.mqtt_gateway import check, sensor_key
+from streams.ingest.mqtt_source import topic_filter
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.topics import end_offsets, record_counts
 from streams.settings import Settings

@@ -14,7 +14,9 @@ import pytest
 from sensors.catalog import KINDS
 from sensors.cleaning import Cleaner, Reason, Rejection
 from sensors.reading import Reading
-from sensors.simulator import CitySimulator, Malformation, Weather, corrupt, solar_elevation
+from sensors.simulation.city import CitySimulator
+from sensors.simulation.malformations import Malformation, corrupt
+from sensors.simulation.sky import Weather, solar_elevation
 from sensors.sites import District, SiteRegistry
 from streams.ingest.feed import plan_feed
 

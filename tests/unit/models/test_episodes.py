@@ -8,7 +8,7 @@ import pytest
 
 from models.alarms import Alarm, AlarmChange
 from models.evaluation.episodes import EpisodeTable, Raised, Watch, judge_episodes, raised_alarms, table_rows
-from sensors.anomalies import REAL_WORLD, AnomalyType, Label
+from sensors.labels import REAL_WORLD, AnomalyType, Label
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 PM25 = "GJ-00001.air_pm25"  # a reading a minute: the grace is 5 minutes

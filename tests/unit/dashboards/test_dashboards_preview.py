@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from dashboards.preview.draw import QueryError, Series, influx_query, preview
+from dashboards.preview.draw import QueryError, influx_query, preview
+from dashboards.preview.panels import Series
 from dashboards.preview.transformations import Table, transform
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
-from sensors.simulator import Malformation, corrupt
+from sensors.simulation.malformations import Malformation, corrupt
 from streams.kafka.topics import read_values
 from streams.settings import Settings
 from streams.sinks.influx import count_points, influxql

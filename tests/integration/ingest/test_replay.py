@@ -40,7 +40,7 @@ from streams.kafka.topics import read_records
 from streams.settings import Settings
 
 # The shared data sets sit beside the repository (here and in CI's fresh clone alike).
-NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab" / "data"
+NAB = Path(__file__).resolve().parents[4] / "shared" / "data" / "nab" / "data"
 CITY = SiteRegistry.generate(count=30, seed=3)
 SITE, SENSOR = next(CITY.sensors())
 TARGET = SeriesTarget(sensor_id="GJ-00001.traffic_speed", site_id="GJ-00001", kind="traffic_speed")

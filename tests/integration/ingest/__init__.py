@@ -1,0 +1,1 @@
+"""Readings through the doors: MQTT, HTTP, replay, devices' logins and bad input at each."""

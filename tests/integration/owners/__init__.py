@@ -1,0 +1,1 @@
+"""Alarms reaching their owners: the alert router, subscriptions, ACLs and SASL."""

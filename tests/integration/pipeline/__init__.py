@@ -1,0 +1,1 @@
+"""The one pass on real services: cleaning, scoring, checkpoints, sinks, faults and chaos."""

@@ -1,0 +1,1 @@
+"""Detectors, scoring, alarms and their offline evaluation (NAB, cross-validation, episodes)."""

@@ -1,0 +1,1 @@
+"""The event schema, cleaning, health, the site registry, units and the simulated city."""

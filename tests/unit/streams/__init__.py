@@ -1,0 +1,1 @@
+"""The pipeline's steps, InfluxDB line protocol and the settings, without Kafka or InfluxDB."""
