@@ -72,7 +72,7 @@ from models.scoring import ScoredReading
 from sensors.catalog import KINDS
 from sensors.event_time import from_micros, to_micros
 from sensors.health import FLATLINE, SEQUENCE_RESET
-from sensors.sites import Site
+from sensors.site import Site
 
 __all__ = [
     "ANOMALY",

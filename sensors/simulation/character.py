@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sensors.simulation.anomalies import Incident
 from sensors.simulation.sky import KST_SECONDS, MICROS, TWO_PI
-from sensors.sites import District, Site
+from sensors.site import District, Site
 
 _VOLUME = {"road_intersection": 1.0, "av_test_track": 0.08}
 _EXPOSURE = {"road_intersection": 1.3, "bus_stop": 1.1, "av_test_track": 0.5}

@@ -6,7 +6,7 @@ import math
 from datetime import date
 
 from sensors.simulation.sky import EPOCH_ORDINAL, KST_SECONDS, LATITUDE, PANEL_TILT, TWO_PI, Weather, sun_sine
-from sensors.sites import District
+from sensors.site import District
 
 _TRAFFIC = (
     (0.10, 0.07, 0.05, 0.04, 0.05, 0.12, 0.35, 0.80, 1.00, 0.78, 0.60, 0.60,

@@ -6,7 +6,7 @@ import math
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from sensors.sites import District
+from sensors.site import District
 
 KST = timezone(timedelta(hours=9), "KST")
 LATITUDE = 35.15

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from models.scoring import ScoredReading
 from sensors.measurements import agent_measurement
-from sensors.sites import Site
+from sensors.site import Site
 from streams.sinks.influx import point_line
 
 SCORED = "readings.scored"

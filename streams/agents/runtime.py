@@ -24,7 +24,8 @@ from pydantic import BaseModel
 
 from models.scoring import ScoredReading
 from sensors.cleaning import Reason, Rejection, parse
-from sensors.sites import Site, SiteRegistry
+from sensors.site import Site
+from sensors.sites import SiteRegistry
 from streams.agents.api import SCORED, Agent, AgentEvent, Batch, SiteReading, StateView
 from streams.agents.state import StateTable
 from streams.kafka.batch_consumer import BatchConsumer

@@ -30,7 +30,7 @@ from models.alarms import Alarm
 from models.scoring import ScoredReading
 from sensors.catalog import KINDS
 from sensors.cleaning import DeadLetter
-from sensors.sites import Site
+from sensors.site import Site
 from streams.agents.api import SCORED, Agent
 from streams.agents.runtime import AgentRunner, AgentWorker, ensure_agent_topics, runners
 from streams.city import load_city

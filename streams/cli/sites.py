@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sensors.catalog import KINDS, Programme
-from sensors.sites import District, RegistryError, Site, SiteRegistry
+from sensors.site import District, Site
+from sensors.sites import RegistryError, SiteRegistry
 from streams.city import load_city
 from streams.kafka.site_registry import REGISTRY_TOPIC, RegistryTopicError, publish_registry
 from streams.settings import Settings

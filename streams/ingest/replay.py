@@ -19,18 +19,13 @@ from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.markup import escape
 
-from sensors.replay import (
+from sensors.replay.pacing import Pacer
+from sensors.replay.records import Replayed, ReplayError, file_kind, latest_time, merge_by_time, read_jsonl
+from sensors.replay.series import (
     MappingEntry,
-    Pacer,
-    Replayed,
-    ReplayError,
     SeriesTarget,
-    file_kind,
-    latest_time,
     load_mapping,
     mapping_for,
-    merge_by_time,
-    read_jsonl,
     read_series,
     registry_mismatch,
     resolve_target,

@@ -1,6 +1,6 @@
 """The site registry on Kafka: the compacted topic ``sites.registry``, one record per site.
 
-Key = ``site_id``, value = the :class:`~sensors.sites.Site` as JSON. The topic is compacted
+Key = ``site_id``, value = the :class:`~sensors.site.Site` as JSON. The topic is compacted
 (``cleanup.policy=compact``): Kafka keeps at least the latest value of every key, so a consumer
 that reads it from the start has the whole current registry, whatever was published before. A
 site that leaves the registry is deleted with a tombstone (a record with the key and no value),
@@ -16,7 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from sensors.sites import Site, SiteRegistry
+from sensors.site import Site
+from sensors.sites import SiteRegistry
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.publisher import Publisher, Record
 from streams.kafka.topics import COMPACTED, read_records

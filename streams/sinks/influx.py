@@ -19,7 +19,8 @@ from models.scoring import ScoredReading
 from sensors import measurements
 from sensors.event_time import to_micros
 from sensors.health import HealthEvent, Problem
-from sensors.sites import Site, SiteRegistry
+from sensors.site import Site
+from sensors.sites import SiteRegistry
 from streams.metrics import SinkStats
 from streams.settings import Settings
 

@@ -34,7 +34,7 @@ from sensors import measurements
 from sensors.reading import Reading
 from sensors.simulation.city import CitySimulator
 from sensors.simulation.malformations import Malformation, corrupt
-from sensors.sites import Site
+from sensors.site import Site
 from streams.city import load_city
 from streams.kafka.topics import TopicNames, read_values
 from streams.owners.operators import command

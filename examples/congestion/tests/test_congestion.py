@@ -12,7 +12,7 @@ from openlab_congestion.agent import FLOW, SPEED, congestion
 from models.alarms import AlarmChange
 from models.scoring import ScoredReading
 from sensors.measurements import CONGESTION, CONGESTION_FIELDS
-from sensors.sites import Site
+from sensors.site import Site
 from streams.agents.testing import run_agent, scored, sites_with
 from streams.kafka.topics import TopicNames, read_values
 from streams.settings import Settings

@@ -15,23 +15,17 @@ from click.testing import CliRunner
 
 from sensors.catalog import KINDS
 from sensors.reading import Reading
-from sensors.replay import (
+from sensors.replay.pacing import Pacer, schedule
+from sensors.replay.records import Replayed, ReplayError, file_kind, jsonl_records, latest_time, merge_by_time
+from sensors.replay.series import (
     MappingEntry,
-    Pacer,
-    Replayed,
-    ReplayError,
     SeriesTarget,
     csv_series,
-    file_kind,
-    jsonl_records,
-    latest_time,
     load_mapping,
     mapping_for,
-    merge_by_time,
     read_series,
     registry_mismatch,
     resolve_target,
-    schedule,
 )
 from sensors.sites import SiteRegistry
 from streams.city import load_city

@@ -10,7 +10,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 
-from sensors.sites import Site, SiteRegistry
+from sensors.site import Site
+from sensors.sites import SiteRegistry
 from streams.cli.sites import sites
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.site_registry import (

@@ -25,7 +25,7 @@ from models.alarms import (
 from models.scoring import ScoredReading, detector_for, score_reading
 from sensors.catalog import KINDS
 from sensors.reading import Reading
-from sensors.sites import Site
+from sensors.site import Site
 
 AT = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 SENSOR = "GJ-00042.air_pm25"

@@ -23,7 +23,8 @@ from sensors.cleaning import (
     parse,
 )
 from sensors.reading import Reading
-from sensors.sites import Sensor, Site, SiteRegistry
+from sensors.site import Sensor, Site
+from sensors.sites import SiteRegistry
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 CITY = SiteRegistry.generate(count=30, seed=11)

@@ -17,7 +17,8 @@ from sensors.reading import Reading
 from sensors.simulation.city import CitySimulator
 from sensors.simulation.malformations import Malformation, corrupt
 from sensors.simulation.sky import Weather, solar_elevation
-from sensors.sites import District, SiteRegistry
+from sensors.site import District
+from sensors.sites import SiteRegistry
 from streams.ingest.feed import plan_feed
 
 KST = timezone(timedelta(hours=9))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sensors.catalog import KINDS, Programme
-from sensors.sites import FACILITIES, District, SiteRegistry
+from sensors.site import FACILITIES, District
+from sensors.sites import SiteRegistry
 
 
 @pytest.fixture(scope="module")

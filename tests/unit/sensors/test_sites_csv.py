@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sensors.sites import CSV_COLUMNS, District, RegistryError, Sensor, Site, SiteRegistry
+from sensors.site import District, Sensor, Site
+from sensors.sites import CSV_COLUMNS, RegistryError, SiteRegistry
 from streams.cli.sites import sites
 
 HEADER = ",".join(CSV_COLUMNS)

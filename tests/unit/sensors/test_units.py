@@ -9,7 +9,8 @@ import pytest
 from sensors.catalog import ALTERNATIVE_UNITS, KINDS
 from sensors.cleaning import Cleaner, Reason, Rejection
 from sensors.reading import Reading
-from sensors.sites import Sensor, Site, SiteRegistry
+from sensors.site import Sensor, Site
+from sensors.sites import SiteRegistry
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 

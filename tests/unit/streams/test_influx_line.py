@@ -14,7 +14,8 @@ from sensors import measurements
 from sensors.catalog import Programme
 from sensors.health import HealthEvent, Problem
 from sensors.reading import Reading
-from sensors.sites import District, Sensor, Site, SiteRegistry
+from sensors.site import District, Sensor, Site
+from sensors.sites import SiteRegistry
 from streams.sinks.influx import _tag, health_lines, reading_line, status_line
 
 AT = datetime(2026, 11, 29, 1, 2, 3, 456_789, tzinfo=UTC)

@@ -1,19 +1,4 @@
-"""Replaying recorded readings: files into ``(key, value, event time)`` records, and their pacing.
-
-Two kinds of file:
-
-- **JSONL** (``.jsonl``, ``.ndjson``): one event per line, as ``readings.raw`` carries them. Each
-  line is sent exactly as it is, even if it is not a valid Reading (the worker's cleaner judges
-  it and dead-letters it with its reason). Its key is its ``sensor_id`` when the line is a JSON
-  object with a string ``sensor_id``, else none. Blank lines are skipped.
-- **CSV series** (``.csv``) in the ``timestamp,value`` form of public anomaly benchmarks such as
-  NAB: one file is one sensor's series. Each row becomes a Reading of that sensor (its
-  :class:`SeriesTarget`), with ``seq`` = the row's number (1 for the first row after the header)
-  and ``unit`` = the kind's canonical unit. Values are sent as they are, not converted.
-  Timestamps without an offset (``2014-04-01 00:00:00``) are taken in a given time zone (UTC by
-  default).
-
-Nothing here touches Kafka: the records are sent by ``streams.ingest.replay``.
+"""CSV series (``timestamp,value``, as NAB's files) as the readings of one sensor.
 
 >>> rows = ["timestamp,value", "2014-04-01 00:00:00,19.5", "2014-04-01 00:05:00,20.25"]
 >>> target = SeriesTarget(sensor_id="GJ-00001.temperature", site_id="GJ-00001", kind="temperature")
@@ -22,84 +7,23 @@ Nothing here touches Kafka: the records are sent by ``streams.ingest.replay``.
 (b'GJ-00001.temperature', '2014-04-01T00:05:00+00:00')
 >>> Reading.model_validate_json(second.value).seq
 2
->>> schedule([first.event_time, second.event_time], speed=60.0)
-[0.0, 5.0]
 """
 
 from __future__ import annotations
 
 import csv
-import heapq
-import itertools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from sensors.catalog import KINDS
-from sensors.cleaning import parse
-from sensors.ingest import sensor_key
 from sensors.reading import Identifier, Reading
+from sensors.replay.records import Replayed, ReplayError
 from sensors.sites import SiteRegistry
-
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-CSV_SUFFIXES = (".csv",)
-FileKind = Literal["jsonl", "csv"]
-
-
-class ReplayError(ValueError):
-    """A file, a row or a mapping that cannot be replayed; the message names where and why."""
-
-
-class Replayed(NamedTuple):
-    """One record to send to ``readings.raw``."""
-
-    key: bytes | None
-    value: bytes
-    event_time: datetime | None
-    """The reading's ``observed_at``; ``None`` for a line that is not a valid Reading."""
-
-
-# --- JSONL -------------------------------------------------------------------------------------
-
-
-def jsonl_records(lines: Iterable[bytes], *, shift: timedelta | None = None) -> Iterator[Replayed]:
-    """The records of JSONL lines: each line as it is, keyed by its sensor id when it has one.
-
-    With ``shift``, a line that is a valid Reading is re-encoded with ``observed_at`` moved by
-    ``shift``; any other line is still sent exactly as it is.
-
-    >>> good = b'{"sensor_id":"S1","site_id":"A","kind":"humidity","value":50.0,"unit":"%",'
-    >>> good += b'"observed_at":"2026-01-01T00:00:00Z","seq":1}'
-    >>> lines = [good + b"\\n", b"\\n", b'{"sensor_id": "S2"}']
-    >>> [(r.key, r.event_time is None) for r in jsonl_records(lines)]
-    [(b'S1', False), (b'S2', True)]
-    """
-    for raw in lines:
-        line = raw.rstrip(b"\r\n")
-        if not line.strip():
-            continue
-        reading = parse(Reading, line)
-        if not isinstance(reading, Reading):
-            yield Replayed(sensor_key(line), line, None)
-            continue
-        key = reading.sensor_id.encode()
-        if not shift:
-            yield Replayed(key, line, reading.observed_at)
-            continue
-        try:
-            moved = reading.model_copy(update={"observed_at": reading.observed_at + shift})
-        except OverflowError:
-            yield Replayed(key, line, reading.observed_at)
-            continue
-        yield Replayed(key, moved.model_dump_json().encode(), moved.observed_at)
-
-
-# --- CSV series --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +97,7 @@ def resolve_target(
     >>> resolve_target("a.csv", kind="air_pm25")
     Traceback (most recent call last):
     ...
-    sensors.replay.ReplayError: a.csv: no sensor for this series: give --sensor ...
+    sensors.replay.records.ReplayError: a.csv: no sensor for this series: give --sensor ...
     """
     known = registry.sensor(sensor_id) if registry is not None and sensor_id else None
     if known is not None:
@@ -294,28 +218,6 @@ def csv_series(
         raise ReplayError(f"{source}: the file is empty; expected a 'timestamp,value' header and rows")
 
 
-# --- files -------------------------------------------------------------------------------------
-
-
-def file_kind(path: Path) -> FileKind:
-    """``jsonl`` or ``csv``, by the file name's suffix."""
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        return "jsonl"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    raise ReplayError(
-        f"{path}: cannot tell the format from the suffix {suffix!r}: name JSONL files"
-        f" {' or '.join(JSONL_SUFFIXES)} and CSV series {' or '.join(CSV_SUFFIXES)}"
-    )
-
-
-def read_jsonl(path: Path, *, shift: timedelta | None = None) -> Iterator[Replayed]:
-    """The records of a JSONL file, read lazily."""
-    with path.open("rb") as lines:
-        yield from jsonl_records(lines, shift=shift)
-
-
 def read_series(
     path: Path, target: SeriesTarget, *, timezone: tzinfo = UTC, shift: timedelta | None = None
 ) -> Iterator[Replayed]:
@@ -325,77 +227,3 @@ def read_series(
             yield from csv_series(lines, target, source=str(path), timezone=timezone, shift=shift)
     except UnicodeDecodeError as error:
         raise ReplayError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-
-
-def latest_time(records: Iterable[Replayed]) -> datetime | None:
-    """The latest event time among ``records`` (``None`` if none has one)."""
-    return max((r.event_time for r in records if r.event_time is not None), default=None)
-
-
-def merge_by_time(streams: Sequence[Iterable[Replayed]]) -> Iterator[Replayed]:
-    """The records of several files interleaved by event time, each file's own order kept.
-
-    Each file is expected in time order. A record without an event time (a JSONL line that is
-    not a Reading) goes right after the record before it in its file.
-
-    >>> at = lambda minute: datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
-    >>> one = [Replayed(b"a", b"1", at(0)), Replayed(None, b"x", None), Replayed(b"a", b"2", at(9))]
-    >>> two = [Replayed(b"b", b"3", at(5))]
-    >>> [r.value for r in merge_by_time([one, two])]
-    [b'1', b'x', b'3', b'2']
-    """
-    counter = itertools.count()
-    floor = datetime.min.replace(tzinfo=UTC)
-
-    def keyed(index: int, records: Iterable[Replayed]) -> Iterator[tuple[datetime, int, int, Replayed]]:
-        current = floor
-        for record in records:
-            if record.event_time is not None:
-                current = record.event_time
-            yield current, index, next(counter), record
-
-    for *_, record in heapq.merge(*(keyed(i, s) for i, s in enumerate(streams))):
-        yield record
-
-
-# --- pacing ------------------------------------------------------------------------------------
-
-
-class Pacer:
-    """When (on a wall clock) each record is due, so that ``speed`` event-seconds pass per second.
-
-    The first event time is sent at ``start``; each later one ``(event time - first) / speed``
-    seconds after it. Time never runs backwards: a record earlier than one already sent (or one
-    without an event time) is due at once. ``speed`` 0 means as fast as possible: everything is
-    due at ``start``.
-    """
-
-    def __init__(self, speed: float, start: float) -> None:
-        if speed < 0 or not math.isfinite(speed):
-            raise ValueError(f"speed must be a finite number >= 0, not {speed}")
-        self.speed = speed
-        self.start = start
-        self._first: datetime | None = None
-        self._ahead = 0.0
-
-    def due(self, event_time: datetime | None) -> float:
-        if self.speed == 0:
-            return self.start
-        if event_time is not None:
-            if self._first is None:
-                self._first = event_time
-            self._ahead = max(self._ahead, (event_time - self._first).total_seconds() / self.speed)
-        return self.start + self._ahead
-
-
-def schedule(event_times: Iterable[datetime | None], speed: float, start: float = 0.0) -> list[float]:
-    """The wall-clock time at which each event is due (see :class:`Pacer`).
-
-    >>> at = lambda second: datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC)
-    >>> schedule([at(0), at(10), None, at(5), at(30)], speed=10.0, start=100.0)
-    [100.0, 101.0, 101.0, 101.0, 103.0]
-    >>> schedule([at(0), at(30)], speed=0)
-    [0.0, 0.0]
-    """
-    pacer = Pacer(speed, start)
-    return [pacer.due(moment) for moment in event_times]
