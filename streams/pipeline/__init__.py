@@ -3,6 +3,7 @@
 - :mod:`~streams.pipeline.batch`: the events of a batch and everything they produce (``Outputs``).
 - :mod:`~streams.pipeline.clean`: validation, the city's rules and each sensor's health.
 - :mod:`~streams.pipeline.score`: each sensor's detector, and the explained verdict.
+- :mod:`~streams.pipeline.checkpoints`: the score step's detectors, checkpointed to a compacted topic.
 - :mod:`~streams.pipeline.alarm`: each sensor's alarm state machine, and operators' commands.
 - :mod:`~streams.pipeline.sink`: a batch's points into InfluxDB, refusals dead-lettered.
 - :mod:`~streams.pipeline.state`: the sensors' health and alarm state, and its changelog.

@@ -9,6 +9,13 @@ outlive the Python process that started them.
     kill_service(settings, "kafka")     # or kill it (SIGKILL), as a crash would
     start_service(settings, "kafka")
     down(settings, wipe=True)           # stop all and delete their data
+
+- ``control``: start, check and stop the services of one stack.
+- ``kafka``, ``influx``, ``mosquitto``: each service, with its generated configuration.
+- ``install``: the programs, fetched once and cached.
+- ``service``, ``procs``: what the stack knows of a service; detached processes, ports and logs.
+- ``logins``: the devices' logins onto the stack's broker.
+- ``errors``: the stack's errors.
 """
 
 from streams.stack.control import (
