@@ -54,6 +54,7 @@ from streams.topics import (
     TopicNames,
     committed_offsets,
     consumer_lag,
+    delete_topics,
     end_offsets,
     ensure_topics,
     group_state,
@@ -202,8 +203,12 @@ async def run_chaos(
     recovery_timeout: float,
     drain_timeout: float,
     console: Console,
+    keep_data: bool = False,
 ) -> ChaosReport:
-    """Run the chaos schedule drawn from ``seed`` while the city streams for ``duration`` seconds."""
+    """Run the chaos schedule drawn from ``seed`` while the city streams for ``duration`` seconds.
+
+    The run's topics and database are deleted once counted, unless ``keep_data``: a broker left
+    with every run's partitions takes longer and longer to recover from the next run's kill."""
     settings = for_chaos(settings, datetime.now(UTC))
     folder = settings.run_dir / settings.app_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -287,6 +292,9 @@ async def run_chaos(
         logins.remove(settings.mqtt_client_id)
         apply_logins(settings)
     await _tally(settings, registry, ledger, report)
+    if not keep_data:
+        await delete_topics(settings)
+        stack.drop_database(settings)
     return report
 
 
