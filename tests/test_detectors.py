@@ -189,10 +189,10 @@ MINUTELY = sorted(
 def test_a_fresh_detector_flags_an_obvious_spike_within_two_hours(kind: str, seed: int) -> None:
     """A freshly started pipeline alerts: a jump of 20 standard deviations in a steady, noisy series
     is flagged wherever it falls between the end of the warm-up and two hours of readings, and
-    nothing else is but a few readings right after it (one run: one alarm). A spike that is the first
-    reading of an hour the profile has not seen becomes that hour's usual value for a while; with a
-    likelihood window of 3 (``KIND_WINDOW``, from 5) the next readings' departure from it is no longer
-    diluted, so they are flagged too."""
+    nothing else is but a few readings right after it (within the alarm's hysteresis: one alarm). A
+    spike that is the first reading of an hour the profile has not seen becomes that hour's usual value
+    for a while; with a likelihood window of 3 (``KIND_WINDOW``, from 5) the next readings' departure
+    from it is no longer diluted, so some are flagged too."""
     spec = KINDS[kind]
     level = spec.baseline if spec.baseline > 0 else abs(spec.daily_swing)
     rng = random.Random(seed)
@@ -202,7 +202,7 @@ def test_a_fresh_detector_flags_an_obvious_spike_within_two_hours(kind: str, see
         series = [*values[:at], level + 20 * spec.noise, *values[at + 1 :]]
         verdicts = [detector.observe(value, START + timedelta(minutes=i)) for i, value in enumerate(series)]
         flagged = [i for i, verdict in enumerate(verdicts) if verdict.anomalous]
-        assert flagged == list(range(at, at + len(flagged))) and len(flagged) <= 6, (at, seed, flagged)
+        assert flagged[0] == at and all(i <= at + 5 for i in flagged), (at, seed, flagged)
         if at % 60:
             assert flagged == [at], (at, seed)
         assert not verdicts[at].warming_up
