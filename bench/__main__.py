@@ -78,14 +78,14 @@ def pipeline_command(ticks: int, worker_counts: tuple[int, ...]) -> None:
     runs: list[tuple[int, Throughput]] = []
     with local_stack(settings):
         # Each on topics of its own, filled with the same readings.
-        alone = isolated(settings)
-        events = asyncio.run(fill_raw(alone, ticks))
-        baseline = asyncio.run(passthrough(alone, events))
+        with isolated(settings) as alone:
+            events = asyncio.run(fill_raw(alone, ticks))
+            baseline = asyncio.run(passthrough(alone, events))
         for workers in worker_counts:
-            run = isolated(settings)
-            if asyncio.run(fill_raw(run, ticks)) != events:
-                raise click.ClickException("the fills differ")
-            runs.append((workers, asyncio.run(pipeline(run, events, workers))))
+            with isolated(settings) as run:
+                if asyncio.run(fill_raw(run, ticks)) != events:
+                    raise click.ClickException("the fills differ")
+                runs.append((workers, asyncio.run(pipeline(run, events, workers))))
     click.echo(
         f"throughput over {events:,} readings (readings/s, from a stable group on), and ratio to the"
         " pass-through:"
@@ -103,8 +103,8 @@ def pipeline_command(ticks: int, worker_counts: tuple[int, ...]) -> None:
 def steady_command(rate: float, seconds: float, workers: int) -> None:
     """Latency, CPU per reading and memory per sensor of the workers under a steady feed of the city."""
     settings = Settings()
-    with local_stack(settings):
-        run = asyncio.run(steady(isolated(settings), rate=rate, seconds=seconds, workers=workers))
+    with local_stack(settings), isolated(settings) as own:
+        run = asyncio.run(steady(own, rate=rate, seconds=seconds, workers=workers))
     for line in summary(run):
         click.echo(line)
 
@@ -115,9 +115,11 @@ def produce(seconds: float) -> None:
     """The simulator's sustained produce rate against a raw aiokafka producer of pre-built messages."""
     settings = Settings()
     with local_stack(settings):
-        feed = asyncio.run(simulator_feed(isolated(settings), seconds))
+        with isolated(settings) as own:
+            feed = asyncio.run(simulator_feed(own, seconds))
         messages = prebuilt_messages(settings, feed.events)
-        baseline = asyncio.run(raw_producer(isolated(settings), messages))
+        with isolated(settings) as own:
+            baseline = asyncio.run(raw_producer(own, messages))
     ratio_lines(
         f"produce rate into Kafka, {feed.events:,} readings each (readings/s):",
         ("openlab simulator feed (simulate + send)", feed.per_second),
@@ -131,9 +133,11 @@ def alarms(trials: int) -> None:
     """Time from an anomalous reading entering readings.raw to its alarm on the owner's topic."""
     settings = Settings()
     with local_stack(settings):
-        run = isolated(settings).model_copy(update={"sites": 300})
-        ours = asyncio.run(alarm_latency(run, settings.run_dir / "bench-alarms-worker.log", trials))
-        baseline = asyncio.run(one_hop(isolated(settings), trials))
+        with isolated(settings) as own:
+            run = own.model_copy(update={"sites": 300})
+            ours = asyncio.run(alarm_latency(run, settings.run_dir / "bench-alarms-worker.log", trials))
+        with isolated(settings) as own:
+            baseline = asyncio.run(one_hop(own, trials))
     click.echo(f"latency over {trials} alarms (ms):")
     click.echo(f"  {'':<46} {'median':>8} {'p99':>8}")
     for name, figures in (

@@ -13,6 +13,8 @@ import asyncio
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +26,10 @@ from streams.city import load_city
 from streams.job import until_group_is_stable
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import consumer_lag, end_offsets, ensure_topics
+from streams.kafka.topics import consumer_lag, delete_topics, end_offsets, ensure_topics
 from streams.settings import Settings
 from streams.sinks.influx import count_points
-from streams.stack import create_database
+from streams.stack import create_database, drop_database
 from streams.worker import start_worker, stop_worker
 
 
@@ -41,9 +43,12 @@ class Throughput:
         return self.events / self.seconds
 
 
-def isolated(settings: Settings) -> Settings:
+@contextmanager
+def isolated(settings: Settings) -> Iterator[Settings]:
+    """Settings of a benchmark run of its own (topics, consumer group, database), whose topics and
+    database are deleted afterwards: a broker left with every run's partitions slows down."""
     run = f"bench{uuid.uuid4().hex[:8]}"
-    return settings.model_copy(
+    own = settings.model_copy(
         update={
             "topic_prefix": f"{run}.",
             "app_id": f"openlab-{run}",
@@ -51,6 +56,11 @@ def isolated(settings: Settings) -> Settings:
             "worker_web_port": 0,
         }
     )
+    try:
+        yield own
+    finally:
+        asyncio.run(delete_topics(own))
+        drop_database(own)
 
 
 async def fill_raw(settings: Settings, ticks: int) -> int:

@@ -13,7 +13,7 @@
 >>> spike.anomalous, spike.probability >= spike.threshold, spike.expected_high < 40.0
 (True, True, True)
 >>> spike.detector
-'seasonal_likelihood@5'
+'seasonal_likelihood@6'
 """
 
 from __future__ import annotations

@@ -502,11 +502,12 @@ class SensorAlarms:
         fault = self._fault(scored, before) if self.alarm_type == ANOMALY else None
         if fault is not None:
             return self._faulty(scored, site, fault)
+        events = self._fault_over(at)
         if scored.warming_up:
-            return []
+            return events
         if scored.anomalous:
-            return self._anomalous(scored, site)
-        return self._normal(at)
+            return events + self._anomalous(scored, site)
+        return events + self._normal(at)
 
     def acknowledge(self, alarm_id: str, at: datetime) -> Alarm | None:
         """An operator acknowledges the sensor's current alarm at ``at`` (an aware time): the
@@ -599,10 +600,14 @@ class SensorAlarms:
 
     def _faulty(self, scored: ScoredReading, site: Site, reason: str) -> list[Alarm]:
         """A reading showing the sensor's fault: opens a sensor-fault alarm (of severity
-        ``warning``: the sensor needs seeing to, the street may be fine), or keeps the active one."""
+        ``warning``: the sensor needs seeing to, the street may be fine), or keeps the active one.
+        An active anomaly alarm is cleared first: the sensor's fault explains it."""
         self._reset()
         alarm = self.active
-        if alarm is not None:
+        events = []
+        if alarm is not None and alarm.alarm_type != SENSOR_FAULT:
+            events.append(self._cleared(alarm, scored.observed_at, "rule"))
+        elif alarm is not None:
             update = {
                 "last_anomalous_at": scored.observed_at,
                 "anomalous_readings": alarm.anomalous_readings + 1,
@@ -612,6 +617,16 @@ class SensorAlarms:
             return []
         evidence = replace(Evidence.of(scored), severity=Severity.WARNING)
         self.current = self._opened(scored, site, scored.observed_at, evidence, SENSOR_FAULT, reason, 1)
+        return [*events, self.current]
+
+    def _fault_over(self, at: datetime) -> list[Alarm]:
+        """A reading at ``at`` that shows no fault clears an active sensor-fault alarm at once: its
+        evidence is the sensor's own (a gap, a stuck value), not a verdict that may waver."""
+        alarm = self.active
+        if alarm is None or alarm.alarm_type != SENSOR_FAULT:
+            return []
+        self._reset()
+        self.current = self._cleared(alarm, at, "rule")
         return [self.current]
 
     def _extend(self, alarm: Alarm, evidence: Evidence) -> list[Alarm]:

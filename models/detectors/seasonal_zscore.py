@@ -4,7 +4,11 @@ Preprocessing for periodic signals: the value minus its :class:`~models.detector
 expectation (seasonal differencing by time of day) is scored by one fading z-score and the value
 itself by another, so both a value out of the usual range and a usual value at an unusual hour (a
 street busy at 3 a.m., a missing rush hour) stand out. Without a profile it is a plain fading
-z-score. ``floor`` is the least spread of both, in the value's unit (see
+z-score. ``robust`` is the value's z-score's (see :class:`~models.detectors.zscore.FadingZScore`), not the
+residual's: the profile learns an anomaly's values too (a young hour at the weight of one value in a
+few), and a residual spread that did not widen with them would keep judging the normal values after the
+anomaly against that hour's spoilt usual value for an hour. ``floor`` is the least spread of both, in
+the value's unit (see
 :attr:`sensors.catalog.SensorKind.least_spread`). A value at one of the ``edges`` (the physical range's
 bounds: a solar plant's zero at night, an idle charger) moves the means but not the spreads: hours pinned
 at an edge would otherwise shrink both spreads to their floor, and the value's first move away from the
@@ -74,10 +78,11 @@ class SeasonalZScore(base.AnomalyDetector):
         grace: int = 20,
         floor: float = 0.0,
         edges: tuple[float, float] | None = None,
+        robust: float | None = None,
     ) -> None:
         self.fading_factor = fading_factor
         self.floor = floor
-        self.level = FadingZScore(fading_factor, floor=floor)
+        self.level = FadingZScore(fading_factor, floor=floor, robust=robust)
         self.residual = FadingZScore(fading_factor, floor=floor)
         self.profile = profile
         self.edges = edges

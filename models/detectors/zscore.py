@@ -11,6 +11,9 @@ normal for the quantity, such as a sensor's measurement noise), so a signal that
 (an idle charger's zeros) does not turn its first wiggle into an infinite score. Once it has seen a
 few values, it learns a value no further than ``clip`` standard deviations from the mean
 (winsorising): one wild spike then cannot inflate the spread so much that the next one goes unseen.
+With ``robust``, a value further than ``robust`` standard deviations from the mean moves the mean but
+not the spread: a level shift, a drift or a burst of noise would otherwise widen the spread within a
+few dozen values until the anomaly looked normal (the mean still follows a lasting change).
 
 >>> import random
 >>> rng = random.Random(7)
@@ -39,11 +42,18 @@ class FadingZScore:
     """Absolute z-score against bias-corrected exponentially weighted mean and variance."""
 
     name = "fading_zscore"
-    version = 4
+    version = 5
 
-    def __init__(self, fading_factor: float = 0.02, clip: float = 12.0, floor: float = 0.0) -> None:
+    robust: float | None = None
+    """Standard deviations beyond which a value teaches no spread (a class default: checkpoints from
+    before it lack it)."""
+
+    def __init__(
+        self, fading_factor: float = 0.02, clip: float = 12.0, floor: float = 0.0, robust: float | None = None
+    ) -> None:
         self.fading_factor = fading_factor
         self.clip = clip
+        self.robust = robust
         self.floor = floor
         """The least spread, in the values' unit: the variation that is normal whatever was seen so far."""
         self.mean = 0.0
@@ -56,7 +66,10 @@ class FadingZScore:
         """Learn ``value``: its mean, and its spread unless ``spread`` is false (the mean alone moves)."""
         n = self.n_seen
         if n >= _CLIP_AFTER:
-            mean, reach = self.mean, self.clip * self.std
+            mean, std = self.mean, self.std
+            if self.robust is not None and abs(value - mean) > self.robust * std:
+                spread = False
+            reach = self.clip * std
             value = min(max(value, mean - reach), mean + reach)
         n += 1
         self.n_seen = n

@@ -14,7 +14,9 @@ is at least ``floor``: raw scores that were all alike (a sensor that only idled,
 time) would otherwise make any departure at all infinitely unusual. With ``averaged``, the long run
 is of the recent means instead of single raw scores, as Numenta's likelihood keeps it: a mean of
 ``window`` scores varies less than one score, so a run of unusual scores stands out sooner, and a
-single one less.
+single one less. With ``learn_below``, a raw score above it still counts in the recent window but is
+not learnt into the long run (once that has :data:`LONG_RUN_FIRST` scores): the anomaly's own scores
+would otherwise raise the long run's mean and spread while it lasts, and hide it.
 
 >>> likelihood = AnomalyLikelihood(window=5)
 >>> for raw in [1.0, 1.2, 0.8, 1.1, 0.9] * 40:
@@ -46,6 +48,9 @@ from river import stats
 
 _SQRT2 = math.sqrt(2.0)
 
+LONG_RUN_FIRST = 20
+"""Raw scores the long run learns whatever their size before ``learn_below`` applies."""
+
 
 class AnomalyLikelihood:
     """Gaussian tail of the recent mean raw score against the long run: a probability in [0, 1]."""
@@ -56,11 +61,21 @@ class AnomalyLikelihood:
     averaged = False
     """Whether the long run is of the recent means (a class default: checkpoints from before it lack it)."""
 
+    learn_below: float | None = None
+    """Raw scores above this are not learnt into the long run (a class default, as ``averaged``)."""
+
     def __init__(
-        self, window: int = 5, cap: float = 5.0, grace: int = 0, floor: float = 1e-3, averaged: bool = False
+        self,
+        window: int = 5,
+        cap: float = 5.0,
+        grace: int = 0,
+        floor: float = 1e-3,
+        averaged: bool = False,
+        learn_below: float | None = None,
     ) -> None:
         self.window = window
         self.averaged = averaged
+        self.learn_below = learn_below
         self.cap = cap
         self.grace = grace
         self.floor = floor
@@ -90,9 +105,12 @@ class AnomalyLikelihood:
         self.n_seen += 1
         if self.n_seen <= self.grace:
             return
+        unusual = self.learn_below is not None and raw > self.learn_below
         raw = min(raw, self.cap)
         recent = self._recent
         recent.append(raw)
+        if unusual and self._mean.n >= LONG_RUN_FIRST:
+            return
         learnt = sum(recent) / len(recent) if self.averaged else raw
         self._mean.update(learnt)
         self._var.update(learnt)

@@ -28,7 +28,7 @@ from streams.city import load_city
 from streams.ingest.devices import DeviceStore
 from streams.ingest.feed import FeedLedger, FeedStats, feed_city, plan_feed
 from streams.job import until_group_is_stable
-from streams.kafka.topics import ensure_topics
+from streams.kafka.topics import delete_topics, ensure_topics
 from streams.settings import Settings
 from streams.stack.logins import apply_logins
 
@@ -72,8 +72,12 @@ async def run_chaos(
     recovery_timeout: float,
     drain_timeout: float,
     console: Console,
+    keep_data: bool = False,
 ) -> ChaosReport:
-    """Run the chaos schedule drawn from ``seed`` while the city streams for ``duration`` seconds."""
+    """Run the chaos schedule drawn from ``seed`` while the city streams for ``duration`` seconds.
+
+    The run's topics and database are deleted once counted, unless ``keep_data``: a broker left
+    with every run's partitions takes longer and longer to recover from the next run's kill."""
     settings = for_chaos(settings, datetime.now(UTC))
     folder = settings.run_dir / settings.app_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,6 +161,9 @@ async def run_chaos(
         logins.remove(settings.mqtt_client_id)
         apply_logins(settings)
     await count_landed(settings, registry, ledger, report)
+    if not keep_data:
+        await delete_topics(settings)
+        stack.drop_database(settings)
     return report
 
 

@@ -172,6 +172,9 @@ def run(
 )
 @click.option("--drain-timeout", default=300.0, show_default=True, help="Seconds to catch up after the feed.")
 @click.option("--keep-stack", is_flag=True, help="Leave the stack's services running afterwards.")
+@click.option(
+    "--keep-data", is_flag=True, help="Keep the run's topics and database (default: deleted once counted)."
+)
 def chaos(
     duration: float,
     rate: float | None,
@@ -185,6 +188,7 @@ def chaos(
     recovery_timeout: float,
     drain_timeout: float,
     keep_stack: bool,
+    keep_data: bool,
 ) -> None:
     """Stream the city while workers, Kafka, InfluxDB and the MQTT gateway are killed on a
     schedule; count every reading, dead letter and alarm event where it landed; fail on any loss."""
@@ -214,6 +218,7 @@ def chaos(
                 recovery_timeout=recovery_timeout,
                 drain_timeout=drain_timeout,
                 console=console,
+                keep_data=keep_data,
             )
         )
     console.print(report.table())

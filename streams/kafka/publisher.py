@@ -67,7 +67,11 @@ class Publisher:
         async with self._starting:
             if self._producer is None:
                 producer = producer_for(self.settings)
-                await producer.start()
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()  # its client, which connected to nothing
+                    raise
                 self._producer = producer
 
     async def stop(self) -> None:

@@ -116,6 +116,23 @@ async def ensure_topics(
         await admin.close()
 
 
+async def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic whose name starts with ``settings.topic_prefix`` (a run's own: a
+    benchmark's, a chaos run's); return their names. An empty prefix is refused: it would name
+    the city's own topics."""
+    if not settings.topic_prefix:
+        raise ValueError("deleting topics needs a topic prefix of their own")
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        doomed = sorted(t for t in await admin.list_topics() if t.startswith(settings.topic_prefix))
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()
+
+
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], seconds: float = 30.0) -> None:
     """Return once every partition of ``topics`` has a leader. A consumer group that forms
     before then is assigned none of their partitions, and waits for its next metadata refresh

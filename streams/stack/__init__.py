@@ -30,7 +30,7 @@ from streams.stack.control import (
     wait_ready,
 )
 from streams.stack.errors import MissingToolError, StackError
-from streams.stack.influx import create_database
+from streams.stack.influx import create_database, drop_database
 
 __all__ = [
     "SERVICES",
@@ -39,6 +39,7 @@ __all__ = [
     "StackError",
     "create_database",
     "down",
+    "drop_database",
     "kill_service",
     "start_service",
     "status",

@@ -54,17 +54,26 @@ class Influxd(Service):
 
 def create_database(settings: Settings) -> None:
     """Create ``settings.influx_database`` (a no-op when it exists)."""
+    _database_statement(settings, "CREATE", "Creating")
+
+
+def drop_database(settings: Settings) -> None:
+    """Delete ``settings.influx_database`` and its points (a no-op when it does not exist)."""
+    _database_statement(settings, "DROP", "Dropping")
+
+
+def _database_statement(settings: Settings, verb: str, doing: str) -> None:
     name = settings.influx_database.replace("\\", "\\\\").replace('"', '\\"')
-    body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{name}"'}).encode()
+    body = urllib.parse.urlencode({"q": f'{verb} DATABASE "{name}"'}).encode()
     request = urllib.request.Request(f"{settings.influx_url}/query", data=body, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT_SECONDS) as reply:
             answer = json.load(reply)
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise StackError(f"Creating InfluxDB database {name!r} failed: {exc}") from exc
+        raise StackError(f"{doing} InfluxDB database {name!r} failed: {exc}") from exc
     errors = [result["error"] for result in answer.get("results", []) if "error" in result]
     if errors:
-        raise StackError(f"Creating InfluxDB database {name!r} failed: {errors[0]}")
+        raise StackError(f"{doing} InfluxDB database {name!r} failed: {errors[0]}")
 
 
 def _config(settings: Settings, workdir: Path) -> str:

@@ -4,9 +4,12 @@ new one."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import socket
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import TopicNames, read_values
@@ -33,3 +36,18 @@ async def test_sends_a_stalled_producer_never_acknowledges_go_again_through_a_ne
         await publisher.stop()
     assert "sending again through a new producer" in caplog.text
     assert await read_values(settings, topic) == [b"before", b"after"]
+
+
+async def test_a_producer_that_could_not_connect_is_closed_not_left_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = probe.getsockname()[1]  # a port nothing listens on once the probe is closed
+    publisher = Publisher(Settings(kafka_port=nowhere))
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with pytest.raises(KafkaConnectionError):
+            await publisher.start()
+        gc.collect()
+        await asyncio.sleep(0)
+    assert "Unclosed AIOKafkaProducer" not in caplog.text

@@ -182,8 +182,9 @@ def test_readings_resuming_after_a_dropout_open_a_sensor_fault_alarm() -> None:
     assert opened.summary.startswith(
         "warning air_pm25 sensor_fault at Bus stop 42 (Seo-gu): no reading for 480 s"
     )
-    # Normal readings clear it.
+    # The fault is over with the next reading that shows none: it clears at once, no hysteresis.
     assert changes(feed(state, series([NORMAL] * 3, start=11))) == [("cleared", "cleared_unack", 1)]
+    assert state.current is not None and state.current.cleared_at == AT + timedelta(minutes=11)
 
 
 def test_a_short_gap_is_no_fault() -> None:
@@ -210,16 +211,23 @@ def test_a_flatlined_reading_opens_a_sensor_fault_alarm_that_lasts_while_it_is_s
     assert opened.alarm_type == "sensor_fault"
     assert opened.reason == "flatlined: the value 21.5 unchanged in its last 5 readings"
     assert state.active is not None and state.active.anomalous_readings == 4
-    # Once the value moves again, the usual hysteresis clears it.
-    assert changes(feed(state, series([NORMAL] * 3, start=8))) == [("cleared", "cleared_unack", 1)]
+    # Once the value moves again, it clears; an anomaly then opens an alarm of its own.
+    assert changes(feed(state, series([NORMAL], start=8))) == [("cleared", "cleared_unack", 1)]
+    [anomaly] = feed(state, series([MINOR] * 3, start=9))
+    assert anomaly.alarm_type == "anomaly" and anomaly.first_anomalous_at == AT + timedelta(minutes=9)
 
 
-def test_a_fault_during_an_anomaly_alarm_keeps_that_alarm() -> None:
+def test_a_fault_during_an_anomaly_alarm_clears_it_for_a_fault_alarm() -> None:
     state = SensorAlarms(SENSOR, RARE)
     [opened] = feed(state, series([MINOR] * 3))
-    assert feed(state, [scored(10, NORMAL)]) == []
-    assert state.active is not None and state.active.alarm_id == opened.alarm_id
-    assert state.active.anomalous_readings == 4
+    cleared, fault = feed(state, [scored(10, NORMAL)])
+    assert (cleared.alarm_id, cleared.change, cleared.cleared_by) == (
+        opened.alarm_id,
+        AlarmChange.CLEARED,
+        "rule",
+    )
+    assert (fault.alarm_type, fault.change) == ("sensor_fault", AlarmChange.OPENED)
+    assert state.active == fault
 
 
 def test_an_agents_alarms_judge_no_sensor_faults() -> None:

@@ -1,0 +1,56 @@
+"""A run of its own (a benchmark's, a chaos run's) leaves nothing behind on the real services: its
+topics and its InfluxDB database are deleted, and nothing else is."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams import stack
+from streams.kafka.clients import aiokafka_options
+from streams.kafka.topics import TopicNames, delete_topics
+from streams.settings import Settings
+from streams.sinks.influx import influxql
+from tests.conftest import isolated
+
+
+async def _topics(settings: Settings) -> set[str]:
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def _databases(settings: Settings) -> set[str]:
+    series = await influxql(settings.model_copy(update={"influx_database": ""}), "SHOW DATABASES")
+    return {row[0] for s in series for row in s.get("values", [])}
+
+
+def test_a_runs_topics_and_database_are_deleted_and_no_others(
+    pipeline_settings: Settings, stack_settings: Settings
+) -> None:
+    run, neighbour = pipeline_settings, isolated(stack_settings)
+    assert set(TopicNames.of(run).all()) <= asyncio.run(_topics(run))
+    assert run.influx_database in asyncio.run(_databases(run))
+
+    deleted = asyncio.run(delete_topics(run))
+    stack.drop_database(run)
+
+    assert deleted == sorted(TopicNames.of(run).all())
+    left = asyncio.run(_topics(run))
+    assert not {topic for topic in left if topic.startswith(run.topic_prefix)}
+    assert set(TopicNames.of(neighbour).all()) <= left
+    databases = asyncio.run(_databases(run))
+    assert run.influx_database not in databases
+    assert neighbour.influx_database in databases
+    asyncio.run(delete_topics(neighbour))
+    stack.drop_database(neighbour)
+
+
+async def test_deleting_without_a_prefix_of_ones_own_is_refused(stack_settings: Settings) -> None:
+    with pytest.raises(ValueError, match="needs a topic prefix"):
+        await delete_topics(stack_settings.model_copy(update={"topic_prefix": ""}))
