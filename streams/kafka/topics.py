@@ -116,21 +116,31 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(settings: Settings) -> list[str]:
+async def delete_topics(settings: Settings, seconds: float = 60.0) -> list[str]:
     """Delete every topic whose name starts with ``settings.topic_prefix`` (a run's own: a
-    benchmark's, a chaos run's); return their names. An empty prefix is refused: it would name
-    the city's own topics."""
+    benchmark's, a chaos run's); return their names once the broker no longer lists them (it
+    deletes in the background), or raise ``TimeoutError`` after ``seconds``. An empty prefix is
+    refused: it would name the city's own topics."""
     if not settings.topic_prefix:
         raise ValueError("deleting topics needs a topic prefix of their own")
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
-        doomed = sorted(t for t in await admin.list_topics() if t.startswith(settings.topic_prefix))
+        doomed = await _topics_of(admin, settings.topic_prefix)
         if doomed:
             await admin.delete_topics(doomed)
+        deadline = asyncio.get_running_loop().time() + seconds
+        while await _topics_of(admin, settings.topic_prefix):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"topics {settings.topic_prefix}* still listed after {seconds:.0f} s")
+            await asyncio.sleep(0.2)
         return doomed
     finally:
         await admin.close()
+
+
+async def _topics_of(admin: AIOKafkaAdminClient, prefix: str) -> list[str]:
+    return sorted(topic for topic in await admin.list_topics() if topic.startswith(prefix))
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], seconds: float = 30.0) -> None:
