@@ -13,7 +13,7 @@
 >>> spike.anomalous, spike.probability >= spike.threshold, spike.expected_high < 40.0
 (True, True, True)
 >>> spike.detector
-'seasonal_likelihood@7'
+'seasonal_likelihood@6'
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ class ScoredReading(Reading):
     expected_low: float
     expected_high: float
     detector: str
-    signal: str = ""
-    """Which signal judged it anomalous (see :attr:`~models.detectors.detector.Verdict.signal`)."""
 
 
 def score_reading(detector: SensorDetector, reading: Reading) -> ScoredReading:
@@ -71,7 +69,6 @@ def score_reading(detector: SensorDetector, reading: Reading) -> ScoredReading:
         "expected_low": verdict.expected_low,
         "expected_high": verdict.expected_high,
         "detector": verdict.detector,
-        "signal": verdict.signal,
     }
     scored = ScoredReading.__new__(ScoredReading)
     object.__setattr__(scored, "__dict__", values)

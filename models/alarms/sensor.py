@@ -19,7 +19,6 @@ from models.alarms.rules import (
     Severity,
     rarity,
 )
-from models.detectors.detector import LIKELIHOOD
 from models.scoring import ScoredReading
 from sensors.catalog import KINDS
 from sensors.event_time import from_micros, to_micros
@@ -140,14 +139,12 @@ class SensorAlarms:
     def _held(self, scored: ScoredReading, since: datetime) -> str | None:
         """Why the streak ending with ``scored`` opens an alarm, or ``None`` if no rule holds."""
         rules = self.rules
-        # A signal beside the likelihood (a sustained shift, a burst of noise) says so.
-        signal = f" ({scored.signal})" if scored.signal not in ("", LIKELIHOOD) else ""
         if self.streak >= rules.open_after:
-            return f"{self.streak} anomalous readings in a row{signal}"
+            return f"{self.streak} anomalous readings in a row"
         seconds = rules.open_after_seconds
         spanned = (scored.observed_at - since).total_seconds()
         if seconds is not None and spanned >= seconds:
-            return f"anomalous readings in a row for {spanned:.0f} s{signal}"
+            return f"anomalous readings in a row for {spanned:.0f} s"
         times = rarity(scored)
         if rules.open_rarity is not None and times >= rules.open_rarity:
             return f"one reading {times:.3g} times rarer than the threshold"

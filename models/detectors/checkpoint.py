@@ -12,8 +12,8 @@ exception: the sensor then starts a fresh detector.
 >>> _ = detector.observe(14.0, datetime(2026, 11, 30, tzinfo=UTC))
 >>> data = dump_detector(detector)
 >>> data[:40]
-b'openlab-detector 1 seasonal_likelihood@7'
->>> restored = load_detector(data, expected="seasonal_likelihood@7")
+b'openlab-detector 1 seasonal_likelihood@6'
+>>> restored = load_detector(data, expected="seasonal_likelihood@6")
 >>> restored.n_seen, restored.model.level.mean
 (1, 14.0)
 >>> load_detector(data, expected="seasonal_likelihood@4") is None, load_detector(b"junk") is None

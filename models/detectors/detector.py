@@ -34,12 +34,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from river import drift
 from river.base.typing import FeatureName
-
-from models.detectors.shift import ShiftWatch
 
 Features = dict[FeatureName, Any]
 """What a model learns and scores: River's dict of features."""
@@ -62,11 +60,6 @@ RECENT = 120
 kind reporting every minute; a checkpoint grows by about 9 bytes each)."""
 
 
-NOISE_FLOOR = 0.5
-"""The share of the model's least spread that is the least usual difference of successive values the
-noise signal compares the recent ones with."""
-
-
 def features(value: float, at: datetime) -> Features:
     """The features of ``value`` observed at ``at``.
 
@@ -87,21 +80,6 @@ class Model(Protocol):
     def expected(self, x: Features, width: float) -> tuple[float, float]:
         """The values the model would score at most ``width`` at the moment of ``x``."""
         ...
-
-
-class Departing(Model, Protocol):
-    """A model that also says how far, signed, a value departs from what it expected."""
-
-    floor: float
-    """The least spread of its values, in their unit."""
-
-    def departure(self, x: Features) -> float | None:
-        """The departure of ``x`` in the model's standard deviations (``None``: none to judge)."""
-        ...
-
-
-LIKELIHOOD = "likelihood"
-"""The signal of a reading whose probability reached the threshold."""
 
 
 class Calibration(Protocol):
@@ -127,9 +105,6 @@ class Verdict:
     expected_high: float
     detector: str
     """``name@version`` of the detector that judged."""
-    signal: str = ""
-    """Which signal judged the reading anomalous: :data:`LIKELIHOOD`, or its
-    :class:`~models.detectors.shift.ShiftWatch`'s ``shift`` or ``noise`` ("" for none)."""
 
 
 class SensorDetector:
@@ -144,7 +119,6 @@ class SensorDetector:
         threshold: float,
         warmup: int,
         width: float = 4.0,
-        watch: ShiftWatch | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -154,8 +128,6 @@ class SensorDetector:
         self.warmup = warmup
         self.width = width
         """How many model units (standard deviations for the z-scores) the expected range spans."""
-        self.watch = watch
-        """The shift and noise signals beside the likelihood (the model is then :class:`Departing`)."""
         self.n_seen = 0
         self.drift = drift.ADWIN(clock=DRIFT_CLOCK)  # type: ignore[no-untyped-call]
         """River's ADWIN on the means of blocks of :data:`DRIFT_BLOCK` values: the mean of its window,
@@ -182,22 +154,15 @@ class SensorDetector:
         probability = calibration.score_one(raw)
         warming_up = self.n_seen < self.warmup
         low, high = model.expected(x, self.width)
-        signal = LIKELIHOOD if probability >= self.threshold else ""
-        watch = self.watch
-        if watch is not None:
-            departing = cast(Departing, model)
-            watched = watch.observe(value, departing.departure(x), floor=departing.floor * NOISE_FLOOR)
-            signal = signal or watched
         verdict = Verdict(
             score=raw,
             probability=probability,
             threshold=self.threshold,
-            anomalous=not warming_up and bool(signal),
+            anomalous=not warming_up and probability >= self.threshold,
             warming_up=warming_up,
             expected_low=low,
             expected_high=high,
             detector=self.label,
-            signal=signal,
         )
         model.learn_one(x)
         calibration.learn_one(raw)

@@ -16,7 +16,7 @@ times, and when last, the window was cut because the mean moved).
 ...     _ = detector.observe(24.0 + 0.1 * (minute % 7), start + timedelta(minutes=minute))
 >>> summary = summarise(detector)
 >>> summary.detector, summary.readings_learnt, summary.warming_up, summary.threshold
-('seasonal_likelihood@7', 1000, False, 0.9999)
+('seasonal_likelihood@6', 1000, False, 0.9999)
 >>> summary.drifts >= 1, summary.drifted_at is not None, round(summary.drift_mean)
 (True, True, 24)
 >>> summary.probabilities["max"] >= summary.probabilities["p50"], summary.recent

@@ -12,7 +12,7 @@ hour of the day (and of the weekend) the first time round.
 
 >>> detector = detector_for("traffic_flow")
 >>> detector.label, detector.warmup, detector.threshold, detector.model.profile.weekends
-('seasonal_likelihood@7', 60, 0.9999, True)
+('seasonal_likelihood@6', 60, 0.9999, True)
 >>> detector_for("temperature").model.profile.weekends, detector_for("temperature").warmup
 (False, 60)
 >>> sorted(DETECTORS)
@@ -31,7 +31,6 @@ from models.detectors.detector import SensorDetector
 from models.detectors.river_detectors import RIVER_DETECTORS, RiverModel
 from models.detectors.seasonal import DailyProfile
 from models.detectors.seasonal_zscore import SeasonalZScore
-from models.detectors.shift import ShiftWatch
 from models.detectors.transitions import TransitionNovelty
 from models.postprocessing.likelihood import AnomalyLikelihood
 from models.postprocessing.rest import Rest
@@ -51,11 +50,6 @@ WEEKLY_KINDS: frozenset[str] = frozenset(
     }
 )
 """Kinds whose day depends on the day of the week."""
-
-WANDERING_KINDS: frozenset[str] = frozenset({"battery_soc"})
-"""Kinds whose level wanders with a charge, not the time of day: a long departure from their daily profile
-is no fault, and they get no :class:`~models.detectors.shift.ShiftWatch` (on 600 simulated sites' first
-3.2 hours, seed 1, batteries charging and discharging raised 14 of the watch's 19 false alarms)."""
 
 GENERIC_WARMUP = 200
 """Readings a detector of unknown cadence learns before it may alert."""
@@ -129,7 +123,6 @@ def seasonal_likelihood(
     window: int = 5,
     robust: float | None = None,
     learn_below: float | None = None,
-    watch: bool = False,
 ) -> SensorDetector:
     """The default detector: seasonal z-score, anomaly likelihood, alert at ``threshold``.
 
@@ -140,8 +133,7 @@ def seasonal_likelihood(
     kind's physical range) are where a value pinned (a solar plant at night) teaches the z-scores no spread.
     ``window`` is the likelihood's window of recent raw scores; ``robust`` and ``learn_below`` keep an
     anomaly's own values out of the spreads it is judged against (:data:`KIND_ROBUST`,
-    :data:`KIND_LEARN_BELOW`). With ``watch``, a :class:`~models.detectors.shift.ShiftWatch` on the
-    model's departures also judges a sustained shift or a burst of noise anomalous.
+    :data:`KIND_LEARN_BELOW`).
     """
     model = SeasonalZScore(
         fading_factor=0.01,
@@ -153,7 +145,7 @@ def seasonal_likelihood(
     )
     return SensorDetector(
         "seasonal_likelihood",
-        7,
+        6,
         model,
         AnomalyLikelihood(
             window=window,
@@ -164,7 +156,6 @@ def seasonal_likelihood(
         ),
         threshold=threshold,
         warmup=warmup,
-        watch=ShiftWatch() if watch else None,
     )
 
 
@@ -298,5 +289,4 @@ def detector_for(kind: str) -> SensorDetector:
         window=KIND_WINDOW,
         robust=KIND_ROBUST,
         learn_below=KIND_LEARN_BELOW,
-        watch=kind not in WANDERING_KINDS,
     )

@@ -110,20 +110,6 @@ class SeasonalZScore(base.AnomalyDetector):
         floor = _RELATIVE_FLOOR * abs(self.level.mean)
         return max(level, self.residual.score_one(value - self.usual(x[AT]), floor))
 
-    def departure(self, x: Features) -> float | None:
-        """The value's signed departure from its usual value, in the residual's standard deviations
-        (its mean residual taken off); ``None`` without a profile, during the grace, or at an edge."""
-        value: float = x[VALUE]
-        edges = self.edges
-        if (
-            self.profile is None
-            or self.level.n_seen < self.grace
-            or (edges and not edges[0] < value < edges[1])
-        ):
-            return None
-        residual = self.residual
-        return (value - self.usual(x[AT]) - residual.mean) / residual.std
-
     def learn_one(self, x: Features) -> None:
         value = x[VALUE]
         edges = self.edges

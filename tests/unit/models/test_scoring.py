@@ -120,7 +120,7 @@ def test_score_reading_keeps_every_field_and_adds_the_verdict() -> None:
     explanation = {name: getattr(scored, name) for name in Verdict.__slots__}
     assert explanation == {name: getattr(expected, name) for name in Verdict.__slots__}
     assert scored.anomalous
-    assert scored.detector == "seasonal_likelihood@7"
+    assert scored.detector == "seasonal_likelihood@6"
     assert detector.n_seen == 401
 
 
