@@ -28,6 +28,7 @@ MAY_IMPORT = {
 MAX_LINES = 400
 MAX_MODULES = 12
 
+
 def _modules() -> list[Path]:
     return sorted(
         path.relative_to(REPOSITORY) for package in PACKAGES for path in (REPOSITORY / package).rglob("*.py")
