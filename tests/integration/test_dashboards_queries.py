@@ -127,9 +127,11 @@ def stretch(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
             await wait_for(f"{valid} reading points and the congestion agent's", written, seconds=240)
 
             async def troubled_alarm() -> Alarm | None:
+                # The sensor's current alarm (the first episode's cleared; the second's is open):
+                # its latest event, its site's events being in order on one partition.
                 values = await read_values(settings, TopicNames.of(settings).alerts)
-                alarms = [Alarm.model_validate_json(v) for v in values]
-                return next((a for a in alarms if a.sensor_id == sensor_id and a.state.active), None)
+                alarms = [a for a in map(Alarm.model_validate_json, values) if a.sensor_id == sensor_id]
+                return alarms[-1] if alarms and alarms[-1].state.active else None
 
             async def raised() -> bool:
                 return await troubled_alarm() is not None
@@ -155,6 +157,12 @@ def stretch(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def _run(query: Any, text: str) -> list[dict[str, Any]]:
     series: list[dict[str, Any]] = query(text)
     return series
+
+
+MAY_BE_EMPTY = frozenset({"Detectors whose inputs drifted"})
+"""Panels whose queries must run but may find no rows in the stretch: ADWIN looks at the means of
+blocks of 10 values, and two hours at one reading every 30 s give it 24, too few to call even a
+lasting level shift a drift (models/detectors/detector.py)."""
 
 
 def _problems(stretch: Stretch, overrides: dict[str, Any]) -> tuple[int, list[str]]:
@@ -189,7 +197,7 @@ def _problems(stretch: Stretch, overrides: dict[str, Any]) -> tuple[int, list[st
             except Exception as error:
                 problems.append(f"{where}\n    failed: {error}")
                 continue
-            if not any(s.get("values") for s in series):
+            if not any(s.get("values") for s in series) and title.split(" [")[0] not in MAY_BE_EMPTY:
                 problems.append(f"{where}\n    returned no rows")
     return ran, problems
 
