@@ -49,7 +49,6 @@ class Runner(Protocol):
 
     group: str
     inputs: tuple[str, ...]
-    changelog: str
 
     def steps(self, events: Sequence[Event]) -> Outputs: ...
     async def send(self, out: Outputs) -> None: ...
@@ -160,7 +159,7 @@ class AgentRunner:
 
     async def send(self, out: Outputs) -> None:
         await send_outputs(
-            self.publisher, self.writer, self.counters, out, (self.names.deadletter, self.changelog)
+            self.publisher, self.writer, self.counters, out, self.names.deadletter, self.changelog
         )
 
     def forget(self, partitions: set[int]) -> None:
@@ -199,7 +198,6 @@ class BySite:
         self.runner = runner
         self.group = f"{runner.group}-by-site"
         self.inputs = tuple(settings.topic(t) for t in agent.inputs)
-        self.changelog = runner.changelog
         self.topic = settings.topic(agent.by_site_topic)
 
     def steps(self, events: Sequence[Event]) -> Outputs:

@@ -120,7 +120,7 @@ class OnePass:
         (:func:`~streams.pipeline.sink.send_outputs` says why that order)."""
         started = time.process_time()
         await send_outputs(
-            self.publisher, self.writer, self.counters, out, (self.names.deadletter, self.names.state)
+            self.publisher, self.writer, self.counters, out, self.names.deadletter, self.names.state
         )
         self.counters.step_seconds["send"] += time.process_time() - started
 

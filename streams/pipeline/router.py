@@ -58,8 +58,6 @@ class AlertRouter:
         self.counters = counters
         self.group = f"{settings.app_id}-alert-router"
         self.inputs: tuple[str, ...] = (self.names.alerts,)
-        self.changelog = ""
-        """It keeps no state."""
 
     def steps(self, events: Sequence[Event]) -> Outputs:
         out = Outputs()
@@ -73,7 +71,7 @@ class AlertRouter:
 
     async def send(self, out: Outputs) -> None:
         await send_outputs(
-            self.publisher, self.writer, self.counters, out, (self.names.deadletter, self.changelog)
+            self.publisher, self.writer, self.counters, out, self.names.deadletter, changelog=None
         )
 
     def forget(self, partitions: set[int]) -> None:

@@ -47,12 +47,13 @@ async def send_outputs(
     writer: PointWriter,
     counters: PipelineCounters,
     out: Outputs,
-    topics: tuple[str, str],
+    deadletter: str,
+    changelog: str | None,
 ) -> None:
     """Send a batch's records and points together, then its dead letters (which include the
     events whose points InfluxDB refused), and only then the changelog of the state they came
-    from; ``topics``: the dead letters' and the changelog's. Returns once Kafka and InfluxDB
-    accepted all of it: the batch's offsets may then be committed.
+    from (``None``: a consumer that keeps no state). Returns once Kafka and InfluxDB accepted all
+    of it: the batch's offsets may then be committed.
 
     The order is what makes a worker's death harmless: before the changelog is stored, the
     state a successor restores is the one the batch started from, so the batch taken again
@@ -60,7 +61,6 @@ async def send_outputs(
     already was. The other way round, a successor would find the batch's readings already seen,
     make nothing of them, and the outputs not stored yet would be lost.
     """
-    deadletter, changelog = topics
     publish = publisher.publish
     written, _ = await asyncio.gather(
         write_points(writer, out.points, out),
@@ -71,4 +71,5 @@ async def send_outputs(
     for _, rejection, stage, _ in out.rejected:
         counters.count(stage, REJECTED, rejection.reason.value)
     await publish(deadletter, out.dead_letters(datetime.now(UTC)))
-    await publisher.publish_to_partitions(changelog, out.changelog)
+    if changelog is not None:
+        await publisher.publish_to_partitions(changelog, out.changelog)
