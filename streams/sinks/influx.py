@@ -201,7 +201,13 @@ class Refused(Exception):
 
 
 class InfluxWriter:
-    """Writes batches of line protocol; waits out outages, gives up only on refusals."""
+    """Writes batches of line protocol; waits out outages, gives up only on refusals.
+
+    Several tasks may write through one writer at once (the pass and the alert router do): its
+    HTTP client lives until :meth:`close`, and an outage does not close it: closing it would
+    break the writes other tasks have in flight ("Session is closed"), and its pool drops a
+    broken connection by itself and opens a new one on the next attempt.
+    """
 
     def __init__(self, settings: Settings, stats: SinkStats | None = None) -> None:
         self.settings = settings
@@ -249,7 +255,6 @@ class InfluxWriter:
                 log.warning("InfluxDB write failed (%s %s), retrying", error.status, error.reason)
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 log.warning("InfluxDB unreachable (%r), retrying", error)
-                await self.close()
             else:
                 self.stats.batches += 1
                 self.stats.points += len(lines)
