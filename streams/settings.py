@@ -190,6 +190,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Or: one anomalous reading this many times rarer than the threshold opens one.",
     )
+    alarm_open_blip: float | None = Field(
+        8.0,
+        gt=0,
+        description="Or: one reading off both neighbours by this many times its kind's noise opens one.",
+    )
     alarm_gap_readings: int | None = Field(
         2,
         ge=2,
@@ -213,6 +218,7 @@ class Settings(BaseSettings):
             open_after=self.alarm_open_after,
             open_after_seconds=self.alarm_open_after_seconds,
             open_rarity=self.alarm_open_rarity,
+            open_blip=self.alarm_open_blip,
             gap_readings=self.alarm_gap_readings,
             gap_seconds=self.alarm_gap_seconds,
             flatline=self.alarm_flatline,

@@ -103,6 +103,14 @@ class AlarmRules:
     """Or: one anomalous reading at least this many times rarer than the detector's threshold (see
     :func:`rarity`) opens an alarm at once (``None``: no such rule). On the simulated city, 10 caught
     most spikes and dips (each one reading) without more false alarms than the rule of three in a row."""
+    open_blip: float | None = 8.0
+    """Or: one reading that stands out alone, off both its neighbours by more than this many times
+    its kind's measurement noise while they agree within half that, opens an alarm as the next
+    reading arrives (``None``: no such rule). It catches the spike whose size the detector finds
+    usual, such as an idle charger's one-minute jump to a charging session's power. On 1,200
+    simulated sites for 4 hours (seeds 1 and 2, started at 3, 14 and 18 o'clock) 6 and 8 both
+    raised no false alarm in over 5,000 sensor-hours; 8 leaves room for noise heavier than the
+    catalog's."""
     gap_readings: int | None = 2
     """Readings missing in a row after which the sensor's next reading opens a sensor-fault alarm
     (``None``: no such rule). A single missing reading is no fault."""
@@ -126,6 +134,8 @@ class AlarmRules:
             raise ValueError("open_after_seconds cannot be negative")
         if self.open_rarity is not None and self.open_rarity < 1:
             raise ValueError("open_rarity must be at least 1")
+        if self.open_blip is not None and self.open_blip <= 0:
+            raise ValueError("open_blip must be positive")
         if self.gap_readings is not None and self.gap_readings < 2:
             raise ValueError("gap_readings must be at least 2: a single missing reading is no fault")
         if self.gap_seconds < 0:

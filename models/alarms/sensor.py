@@ -53,6 +53,10 @@ class SensorAlarms:
     first: kept as the state record stores them, since the record is written after every
     reading and an alarm that shows them is rare."""
     current: Alarm | None = None
+    previous: ScoredReading | None = field(default=None, repr=False, compare=False)
+    """The latest reading taken, with what the detector said of it, should it turn out to stand alone (see
+    :attr:`AlarmRules.open_blip`). Not part of the state record: after a restart the rule waits
+    for a reading taken since."""
 
     def observe(self, scored: ScoredReading, site: Site) -> list[Alarm]:
         """Take the sensor's next scored reading (``site`` is the sensor's site) and return the
@@ -77,9 +81,11 @@ class SensorAlarms:
         events = self._fault_over(at)
         if scored.warming_up:
             return events
+        blip = [] if scored.anomalous else self._blip(scored, site)
+        self.previous = scored
         if scored.anomalous:
             return events + self._anomalous(scored, site)
-        return events + self._normal(at)
+        return events + (blip or self._normal(at))
 
     def acknowledge(self, alarm_id: str, at: datetime) -> Alarm | None:
         """An operator acknowledges the sensor's current alarm at ``at`` (an aware time): the
@@ -149,6 +155,28 @@ class SensorAlarms:
         if rules.open_rarity is not None and times >= rules.open_rarity:
             return f"one reading {times:.3g} times rarer than the threshold"
         return None
+
+    def _blip(self, scored: ScoredReading, site: Site) -> list[Alarm]:
+        """The alarm opened by the reading before ``scored`` standing out alone, if it did (see
+        :attr:`AlarmRules.open_blip`) and no alarm is active."""
+        times = self.rules.open_blip
+        spec = KINDS.get(scored.kind)
+        previous = self.previous
+        if times is None or spec is None or previous is None or self.active is not None:
+            return []
+        if len(self.recent) < 3 or self.recent[-2][0] != to_micros(previous.observed_at):
+            return []
+        (_, before, _), (_, value, _), (_, after, _) = self.recent[-3:]
+        jump = times * spec.noise
+        if not (abs(value - before) > jump and abs(value - after) > jump and abs(after - before) < jump / 2):
+            return []
+        off = min(abs(value - before), abs(value - after)) / spec.noise
+        reason = f"one reading off both its neighbours by {off:.3g} times the noise of its kind"
+        evidence = Evidence.of(previous)
+        self.current = self._opened(scored, site, evidence.at, evidence, ANOMALY, reason, 1)
+        self._reset_streak()
+        self.normal_run = 1
+        return [self.current]
 
     def _fault(self, scored: ScoredReading, before: datetime | None) -> str | None:
         """The sensor's fault that ``scored`` shows (its previous reading was at ``before``), or

@@ -49,11 +49,12 @@ RULES = AlarmRules(
     flap_limit=2,
     recent_values=5,
     open_rarity=None,
+    open_blip=None,
     gap_readings=None,
     flatline=False,
 )
 """The rules most tests follow: alarms open on three anomalous readings in a row alone (the single rare
-reading and the sensor's faults have tests of their own)."""
+reading, the reading that stands out alone and the sensor's faults have tests of their own)."""
 
 # Probabilities against the threshold 0.999: a normal reading, and anomalies 1, 10, 100, 1000 times rarer.
 NORMAL, WARN, MINOR, MAJOR, CRITICAL = 0.5, 0.999, 0.9999, 0.99999, 0.999999
@@ -168,6 +169,46 @@ def test_one_reading_far_rarer_than_the_threshold_opens_an_alarm_at_once() -> No
 def test_the_rule_of_a_run_says_so() -> None:
     [opened] = feed(SensorAlarms(SENSOR, RARE), series([MINOR, MINOR, MINOR]))
     assert opened.reason == "3 anomalous readings in a row"
+
+
+BLIP = replace(RULES, open_blip=8.0)
+"""Three in a row, or one reading off both its neighbours by 8 times its kind's noise."""
+CHARGER = "GJ-00042.ev_charging_power"
+
+
+def charger(minute: float, value: float, probability: float = NORMAL) -> ScoredReading:
+    """A reading of an EV charger (measurement noise 5 kW), normal to its detector."""
+    return scored(minute, probability, value, kind="ev_charging_power", sensor_id=CHARGER)
+
+
+def test_one_reading_standing_out_alone_opens_an_alarm_with_the_next() -> None:
+    state = SensorAlarms(CHARGER, BLIP)
+    # An idle charger jumps to 80 kW for one minute: usual for its detector (a session starts so).
+    assert feed(state, [charger(0, 0.0), charger(1, 0.0), charger(2, 80.0)]) == []
+    [opened] = state.observe(charger(3, 0.0), SITE)
+    assert opened.alarm_type == "anomaly" and opened.anomalous_readings == 1
+    assert opened.first_anomalous_at == AT + timedelta(minutes=2)
+    assert opened.opened_at == AT + timedelta(minutes=3)
+    assert opened.value == 80.0
+    assert opened.reason == "one reading off both its neighbours by 16 times the noise of its kind"
+    # The reading that showed it counts towards clearing it.
+    assert changes(feed(state, [charger(minute, 0.0) for minute in (4, 5)])) == [
+        ("cleared", "cleared_unack", 1)
+    ]
+
+
+def test_a_session_noise_and_a_restart_open_nothing_alone() -> None:
+    # A session starts and lasts; noise stays within 8 times the kind's noise; a smaller blip.
+    values = [0.0, 0.0, 80.0, 79.0, 81.0, 80.0, 110.0, 80.0, 0.0, 0.0, 39.0, 0.0]
+    assert feed(SensorAlarms(CHARGER, BLIP), [charger(i, v) for i, v in enumerate(values)]) == []
+    # A state restored from its record has not seen the blip's own reading scored: it waits.
+    state = SensorAlarms(CHARGER, BLIP)
+    feed(state, [charger(0, 0.0), charger(1, 80.0)])
+    restored = SensorAlarms.from_dict(json.loads(json.dumps(state.to_dict())), BLIP)
+    assert restored is not None and feed(restored, [charger(2, 0.0)]) == []
+    assert [alarm.change for alarm in feed(state, [charger(2, 0.0)])] == [AlarmChange.OPENED]
+    # No such rule, no such alarm.
+    assert feed(SensorAlarms(CHARGER, RULES), [charger(i, v) for i, v in enumerate([0.0, 80.0, 0.0])]) == []
 
 
 def test_readings_resuming_after_a_dropout_open_a_sensor_fault_alarm() -> None:
@@ -617,6 +658,7 @@ def test_rules_are_checked() -> None:
         {"open_after_seconds": -1.0},
         {"flap_window_seconds": -1.0},
         {"open_rarity": 0.5},
+        {"open_blip": 0.0},
         {"gap_readings": 1},
         {"gap_seconds": -1.0},
     ):

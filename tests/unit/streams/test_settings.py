@@ -174,6 +174,7 @@ def test_the_alarm_rules_follow_the_settings(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENLAB_ALARM_FLAP_LIMIT", "2")
     monkeypatch.setenv("OPENLAB_ALARM_FLAP_WINDOW_SECONDS", "1800")
     monkeypatch.setenv("OPENLAB_ALARM_OPEN_RARITY", "100")
+    monkeypatch.setenv("OPENLAB_ALARM_OPEN_BLIP", "12")
     monkeypatch.setenv("OPENLAB_ALARM_GAP_READINGS", "3")
     monkeypatch.setenv("OPENLAB_ALARM_GAP_SECONDS", "600")
     monkeypatch.setenv("OPENLAB_ALARM_FLATLINE", "false")
@@ -181,6 +182,7 @@ def test_the_alarm_rules_follow_the_settings(monkeypatch: pytest.MonkeyPatch) ->
         open_after=4,
         open_after_seconds=600.0,
         open_rarity=100.0,
+        open_blip=12.0,
         gap_readings=3,
         gap_seconds=600.0,
         flatline=False,
