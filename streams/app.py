@@ -1,9 +1,10 @@
 """The Faust app of a worker: the one pass as a service, its timers and its web page.
 
-The pass (:mod:`streams.pipeline`) consumes ``readings.raw`` and ``alerts.commands`` in batches
-with a consumer of its own, in the consumer group ``OPENLAB_APP_ID``: Faust's per-event
-delivery (a stream, an acknowledgement and a race against rebalances per record) cost more than
-all of a reading's own logic, and a batch consumer pays the same per batch. Faust runs the worker
+The pass (:mod:`streams.pipeline`) consumes ``readings.raw``, ``alerts.commands`` and
+``alerts.neighbours`` in batches with a consumer of its own, in the consumer group
+``OPENLAB_APP_ID``: Faust's per-event delivery (a stream, an acknowledgement and a race against
+rebalances per record) cost more than all of a reading's own logic, and a batch consumer pays
+the same per batch. Faust runs the worker
 process (signals, logging, the service's start and stop), the timer that writes the counters to
 InfluxDB, and the web server of ``/metrics``; its own consumer is not started, so the worker is
 one member of the group, not two.

@@ -195,6 +195,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Or: one reading off both neighbours by this many times its kind's noise opens one.",
     )
+    alarm_fell_with_speed: float | None = Field(
+        2.5,
+        gt=0,
+        description="Or: a traffic flow or noise level that fell by this many standard errors as the"
+        " speed at its intersection did opens one.",
+    )
     alarm_gap_readings: int | None = Field(
         2,
         ge=2,
@@ -219,6 +225,7 @@ class Settings(BaseSettings):
             open_after_seconds=self.alarm_open_after_seconds,
             open_rarity=self.alarm_open_rarity,
             open_blip=self.alarm_open_blip,
+            fell_with_speed=self.alarm_fell_with_speed,
             gap_readings=self.alarm_gap_readings,
             gap_seconds=self.alarm_gap_seconds,
             flatline=self.alarm_flatline,

@@ -3,6 +3,8 @@
 - :mod:`~models.alarms.rules`: when an alarm opens and clears, severities, states and changes.
 - :mod:`~models.alarms.alarm`: an alarm as its events publish it, its evidence and its id.
 - :mod:`~models.alarms.sensor`: one sensor's alarm state machine, and its changelog record.
+- :mod:`~models.alarms.neighbours`: readings judged against their neighbours: a reading standing out
+  alone, and a flow or noise level that fell with the speed at its intersection.
 
 A single anomalous reading does not open an alarm unless it is far rarer than the detector's
 threshold (``open_rarity`` times: a spike or a dip is one reading); a rule does (:class:`AlarmRules`):

@@ -61,6 +61,19 @@ class Evidence:
             severity_of(scored),
         )
 
+    def fields(self) -> dict[str, Any]:
+        """The fields of an alarm this evidence gives."""
+        return {
+            "severity": self.severity,
+            "value": self.value,
+            "score": self.score,
+            "probability": self.probability,
+            "threshold": self.threshold,
+            "expected_low": self.expected_low,
+            "expected_high": self.expected_high,
+            "detector": self.detector,
+        }
+
     def to_list(self) -> list[Any]:
         return [
             to_micros(self.at),

@@ -4,10 +4,13 @@ anomalous reading is (:func:`severity_of`), and the alarm types, severities, sta
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from models.scoring import ScoredReading
+from sensors.catalog import KINDS
 from sensors.health import FLATLINE, SEQUENCE_RESET
 
 ANOMALY = "anomaly"
@@ -111,6 +114,11 @@ class AlarmRules:
     simulated sites for 4 hours (seeds 1 and 2, started at 3, 14 and 18 o'clock) 6 and 8 both
     raised no false alarm in over 5,000 sensor-hours; 8 leaves room for noise heavier than the
     catalog's."""
+    fell_with_speed: float | None = 2.5
+    """Or: a traffic flow or noise level sensor whose readings since the speed at its intersection
+    began to fall (an alarm on the speed sensor, its value below the expected range) are lower on
+    average than its readings before, by more than this many standard errors, opens an alarm
+    (``None``: no such rule; see :mod:`models.alarms.neighbours`)."""
     gap_readings: int | None = 2
     """Readings missing in a row after which the sensor's next reading opens a sensor-fault alarm
     (``None``: no such rule). A single missing reading is no fault."""
@@ -136,6 +144,8 @@ class AlarmRules:
             raise ValueError("open_rarity must be at least 1")
         if self.open_blip is not None and self.open_blip <= 0:
             raise ValueError("open_blip must be positive")
+        if self.fell_with_speed is not None and self.fell_with_speed <= 0:
+            raise ValueError("fell_with_speed must be positive")
         if self.gap_readings is not None and self.gap_readings < 2:
             raise ValueError("gap_readings must be at least 2: a single missing reading is no fault")
         if self.gap_seconds < 0:
@@ -188,3 +198,26 @@ def rarity(scored: ScoredReading) -> float:
         return math.inf
     times = allowed / tail
     return float(round(times)) if abs(times - round(times)) < 1e-6 * times else times
+
+
+def fault_shown(
+    rules: AlarmRules, scored: ScoredReading, recent: Sequence[float], before: datetime | None
+) -> str | None:
+    """The sensor's fault that ``scored`` shows, or ``None``: a flatline the health stage flagged,
+    or a gap of ``rules.gap_readings`` or more since its previous reading (at ``before``).
+    ``recent`` are the values of the sensor's latest readings, ``scored`` last."""
+    if rules.flatline and FLATLINE in scored.quality:
+        same = 0
+        for value in reversed(recent):
+            if value != scored.value:
+                break
+            same += 1
+        return f"flatlined: the value {scored.value:g} unchanged in its last {same} readings"
+    spec = KINDS.get(scored.kind)
+    if rules.gap_readings is None or before is None or spec is None:
+        return None
+    silence = (scored.observed_at - before).total_seconds()
+    missing = round(silence / spec.interval_seconds) - 1
+    if missing < rules.gap_readings or silence < rules.gap_seconds:
+        return None
+    return f"no reading for {silence:.0f} s ({missing} missing at one every {spec.interval_seconds:g} s)"

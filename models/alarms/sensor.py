@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from models.alarms.alarm import Alarm, Evidence, alarm_id, describe, operator_time
+from models.alarms.neighbours import fall_judged, lone_reading
 from models.alarms.rules import (
     ANOMALY,
     SENSOR_FAULT,
@@ -17,12 +18,11 @@ from models.alarms.rules import (
     AlarmRules,
     AlarmState,
     Severity,
+    fault_shown,
     rarity,
 )
 from models.scoring import ScoredReading
-from sensors.catalog import KINDS
 from sensors.event_time import from_micros, to_micros
-from sensors.health import FLATLINE
 from sensors.site import Site
 
 _STATE_VERSION = 1
@@ -53,6 +53,9 @@ class SensorAlarms:
     first: kept as the state record stores them, since the record is written after every
     reading and an alarm that shows them is rare."""
     current: Alarm | None = None
+    speed_fell_at: datetime | None = None
+    """When the speed at the sensor's intersection began to fall, as an alarm on it said, while
+    this sensor has yet to be judged against it (see :attr:`AlarmRules.fell_with_speed`)."""
     previous: ScoredReading | None = field(default=None, repr=False, compare=False)
     """The latest reading taken, with what the detector said of it, should it turn out to stand alone (see
     :attr:`AlarmRules.open_blip`). Not part of the state record: after a restart the rule waits
@@ -75,17 +78,18 @@ class SensorAlarms:
             *self.recent[-(self.rules.recent_values - 1) :],
             (to_micros(at), scored.value, scored.quality),
         ]
-        fault = self._fault(scored, before) if self.alarm_type == ANOMALY else None
+        values = [value for _, value, _ in self.recent]
+        fault = fault_shown(self.rules, scored, values, before) if self.alarm_type == ANOMALY else None
         if fault is not None:
             return self._faulty(scored, site, fault)
         events = self._fault_over(at)
         if scored.warming_up:
             return events
-        blip = [] if scored.anomalous else self._blip(scored, site)
+        found = [] if scored.anomalous else self._neighbours(scored, site)
         self.previous = scored
         if scored.anomalous:
             return events + self._anomalous(scored, site)
-        return events + (blip or self._normal(at))
+        return events + (found or self._normal(at))
 
     def acknowledge(self, alarm_id: str, at: datetime) -> Alarm | None:
         """An operator acknowledges the sensor's current alarm at ``at`` (an aware time): the
@@ -156,47 +160,28 @@ class SensorAlarms:
             return f"one reading {times:.3g} times rarer than the threshold"
         return None
 
-    def _blip(self, scored: ScoredReading, site: Site) -> list[Alarm]:
-        """The alarm opened by the reading before ``scored`` standing out alone, if it did (see
-        :attr:`AlarmRules.open_blip`) and no alarm is active."""
-        times = self.rules.open_blip
-        spec = KINDS.get(scored.kind)
-        previous = self.previous
-        if times is None or spec is None or previous is None or self.active is not None:
-            return []
-        if len(self.recent) < 3 or self.recent[-2][0] != to_micros(previous.observed_at):
-            return []
-        (_, before, _), (_, value, _), (_, after, _) = self.recent[-3:]
-        jump = times * spec.noise
-        if not (abs(value - before) > jump and abs(value - after) > jump and abs(after - before) < jump / 2):
-            return []
-        off = min(abs(value - before), abs(value - after)) / spec.noise
-        reason = f"one reading off both its neighbours by {off:.3g} times the noise of its kind"
-        evidence = Evidence.of(previous)
-        self.current = self._opened(scored, site, evidence.at, evidence, ANOMALY, reason, 1)
-        self._reset_streak()
-        self.normal_run = 1
-        return [self.current]
+    def speed_fell(self, at: datetime) -> None:
+        """The speed at the sensor's intersection began to fall at ``at`` (an alarm opened on it
+        with its value below the expected range)."""
+        if self.rules.fell_with_speed is not None and self.alarm_type == ANOMALY:
+            self.speed_fell_at = at
 
-    def _fault(self, scored: ScoredReading, before: datetime | None) -> str | None:
-        """The sensor's fault that ``scored`` shows (its previous reading was at ``before``), or
-        ``None``: a flatline the health stage flagged, or a gap of ``gap_readings`` or more."""
-        rules = self.rules
-        if rules.flatline and FLATLINE in scored.quality:
-            same = 0
-            for _, value, _ in reversed(self.recent):
-                if value != scored.value:
-                    break
-                same += 1
-            return f"flatlined: the value {scored.value:g} unchanged in its last {same} readings"
-        spec = KINDS.get(scored.kind)
-        if rules.gap_readings is None or before is None or spec is None:
-            return None
-        silence = (scored.observed_at - before).total_seconds()
-        missing = round(silence / spec.interval_seconds) - 1
-        if missing < rules.gap_readings or silence < rules.gap_seconds:
-            return None
-        return f"no reading for {silence:.0f} s ({missing} missing at one every {spec.interval_seconds:g} s)"
+    def _neighbours(self, scored: ScoredReading, site: Site) -> list[Alarm]:
+        """The alarm opened by a rule of :mod:`models.alarms.neighbours`, if one holds and no alarm
+        is active; a fall of the speed is judged once."""
+        recent = [(at, value) for at, value, _ in self.recent]
+        found = lone_reading(recent, self.previous, self.rules.open_blip)
+        if self.speed_fell_at is not None:
+            judged, fell = fall_judged(recent, self.speed_fell_at, scored, self.rules.fell_with_speed)
+            self.speed_fell_at = None if judged else self.speed_fell_at
+            found = found or fell
+        if found is None or self.active is not None:
+            return []
+        first, evidence, reason, readings = found
+        self.current = self._opened(scored, site, first, evidence, ANOMALY, reason, readings)
+        self._reset_streak()
+        self.normal_run = 1  # the reading in hand is a normal one
+        return [self.current]
 
     def _faulty(self, scored: ScoredReading, site: Site, reason: str) -> list[Alarm]:
         """A reading showing the sensor's fault: opens a sensor-fault alarm (of severity
@@ -236,7 +221,7 @@ class SensorAlarms:
         }
         escalated = evidence.severity.rank > alarm.severity.rank
         if evidence.severity.rank >= alarm.severity.rank:
-            update.update(_evidence_fields(evidence))
+            update.update(evidence.fields())
         if escalated:
             update.update(self._recent_fields())
             update.update(change=AlarmChange.ESCALATED, sequence=alarm.sequence + 1, updated_at=evidence.at)
@@ -315,7 +300,7 @@ class SensorAlarms:
             cleared_by=None,
             acknowledged_at=None,
             anomalous_readings=readings,
-            **_evidence_fields(evidence),
+            **evidence.fields(),
             **self._recent_fields(),
             summary="",
             reason=reason,
@@ -351,6 +336,7 @@ class SensorAlarms:
             "openings": [to_micros(moment) for moment in self.openings],
             "recent": list(self.recent),
             "current": None if self.current is None else self.current.model_dump(mode="json"),
+            "speed_fell_at": to_micros(self.speed_fell_at),
         }
 
     @classmethod
@@ -384,19 +370,7 @@ class SensorAlarms:
                     for micros, value, quality in data["recent"]
                 ],
                 current=None if current is None else Alarm.model_validate(current),
+                speed_fell_at=from_micros(data.get("speed_fell_at")),
             )
         except (KeyError, TypeError, ValueError, OverflowError, ValidationError):
             return None
-
-
-def _evidence_fields(evidence: Evidence) -> dict[str, Any]:
-    return {
-        "severity": evidence.severity,
-        "value": evidence.value,
-        "score": evidence.score,
-        "probability": evidence.probability,
-        "threshold": evidence.threshold,
-        "expected_low": evidence.expected_low,
-        "expected_high": evidence.expected_high,
-        "detector": evidence.detector,
-    }

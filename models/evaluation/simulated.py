@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from models.alarms import AlarmChange, AlarmRules, SensorAlarms
+from models.alarms.neighbours import SPEED_KIND, told_by
 from models.detectors.detector import SensorDetector
 from models.evaluation.episodes import EpisodeTable, Raised, Watch, judge_episodes
 from models.scoring import score_reading
@@ -186,6 +187,8 @@ def judge_city_alarms(
     reading into the sensor's alarm state under ``rules``) and judge the alarms raised against the
     labels, per type (:func:`models.evaluation.episodes.judge_episodes`). A reading's sequence number is its
     place in the sensor's cadence, so a dropout's missing readings are missing numbers, as live.
+    The speed sensors go first, so that what their alarms tell the other sensors of their site
+    (:func:`models.alarms.neighbours.told_by`) reaches each one as its alarm opens.
 
     >>> from models.detectors.registry import detector_for
     >>> stream = simulate_city(sites=3, days=0.5, seed=2, anomaly_rate=0.5)
@@ -195,7 +198,10 @@ def judge_city_alarms(
     """
     raised: list[Raised] = []
     watched: dict[str, Watch] = {}
-    for sensor_id, series in stream.readings.items():
+    told: dict[str, list[tuple[datetime, datetime]]] = {}
+    """By sensor: when an alarm at its site opened, and since when the speed there fell."""
+    speeds_first = sorted(stream.readings.items(), key=lambda item: stream.kinds[item[0]] != SPEED_KIND)
+    for sensor_id, series in speeds_first:
         found = registry.sensor(sensor_id)
         if found is None or not series:
             continue
@@ -206,7 +212,10 @@ def judge_city_alarms(
         first = series[0][1]
         state: SensorState | None = None
         warm_from = None
+        notices = sorted(told.get(sensor_id, ()))
         for offset, (value, at) in enumerate(series):
+            while notices and notices[0][0] <= at:
+                alarms.speed_fell(notices.pop(0)[1])
             reading = Reading.model_construct(
                 sensor_id=sensor_id,
                 site_id=site.site_id,
@@ -224,11 +233,11 @@ def judge_city_alarms(
             scored = score_reading(detector, admitted)
             if warm_from is None and not scored.warming_up:
                 warm_from = at
-            raised += [
-                Raised(sensor_id, alarm.opened_at)
-                for alarm in alarms.observe(scored, site)
-                if alarm.change is AlarmChange.OPENED
-            ]
+            for alarm in alarms.observe(scored, site):
+                if alarm.change is AlarmChange.OPENED:
+                    raised.append(Raised(sensor_id, alarm.opened_at))
+                for notice in told_by(alarm, site):
+                    told.setdefault(notice.sensor_id, []).append((alarm.opened_at, notice.at))
         if warm_from is not None:
             watched[sensor_id] = Watch(warm_from, series[-1][1])
     return judge_episodes(stream.labels, raised, watched)

@@ -47,6 +47,9 @@ class TopicNames:
     changelog of :class:`streams.pipeline.state.SensorStates`."""
     commands: str
     """Operators' acknowledgements and clearances of alarms (key = sensor_id)."""
+    neighbours: str
+    """What an alarm tells the other sensors of its site (key = the other sensor's id, value =
+    :class:`models.alarms.neighbours.SpeedFell` JSON): the worker holding each one's state reads it."""
     alerts: str
     labels: str
     """Ground truth of the simulator's injected anomalies (key = sensor_id, value = Label JSON)."""
@@ -62,6 +65,7 @@ class TopicNames:
             checkpoints=settings.topic("detectors.checkpoints"),
             state=settings.topic("sensors.state"),
             commands=settings.topic("alerts.commands"),
+            neighbours=settings.topic("alerts.neighbours"),
             alerts=settings.topic("alerts"),
             labels=settings.topic("labels"),
         )
@@ -80,6 +84,7 @@ class TopicNames:
             self.checkpoints,
             self.state,
             self.commands,
+            self.neighbours,
             self.alerts,
             self.labels,
         )

@@ -1,13 +1,15 @@
 """The alarm step: each scored reading moves its sensor's alarm state machine, and operators'
 commands acknowledge or clear alarms. Its outputs: alarm events on ``alerts`` (which
-:mod:`~streams.pipeline.router` copies to the owners' topics), ``alarm`` points, and a
-``sensor_status`` point whenever a sensor's status changes."""
+:mod:`~streams.pipeline.router` copies to the owners' topics), ``alarm`` points, a
+``sensor_status`` point whenever a sensor's status changes, and what an alarm tells the other
+sensors of its site on ``alerts.neighbours`` (which the worker holding each one reads)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from models.alarms import Alarm
+from models.alarms.neighbours import SpeedFell, told_by
 from models.scoring import ScoredReading
 from sensors.cleaning import Reason, Rejection, parse
 from sensors.measurements import STATUS_CODES
@@ -21,6 +23,7 @@ from streams.sinks.influx import alarm_line, status_line
 
 ALARM_STAGE = "alarm"
 OPERATOR_STAGE = "operator"
+NEIGHBOURS_STAGE = "neighbours"
 
 
 class AlarmStep:
@@ -41,12 +44,27 @@ class AlarmStep:
                 continue  # cleaning lets no reading of an unknown site through
             state = self.states.alarms_of(reading.sensor_id, event.partition)
             before = None if state.latest is None else state.status
-            lines = [self._publish(alarm, out) for alarm in state.observe(reading, site)]
+            alarms = state.observe(reading, site)
+            lines = [self._publish(alarm, out) for alarm in alarms]
+            for alarm in alarms:
+                for told in told_by(alarm, site):
+                    out.records[self.names.neighbours].append(
+                        (told.sensor_id.encode(), told.model_dump_json().encode())
+                    )
             if state.status != before:
                 fields: dict[str, int | str] = {"code": STATUS_CODES[state.status], "status": state.status}
                 lines.append(status_line(reading.sensor_id, reading.kind, site, reading.observed_at, fields))
             if lines:
                 out.points.append(Points(event, ALARM_STAGE, original, lines))
+
+    def neighbours(self, events: Sequence[Event], out: Outputs) -> None:
+        """Tell the sensors of ``alerts.neighbours`` what an alarm at their site said."""
+        for event in events:
+            told = parse(SpeedFell, event.value)
+            if isinstance(told, Rejection):
+                out.reject(event, told, NEIGHBOURS_STAGE)
+                continue
+            self.states.alarms_of(told.sensor_id, event.partition).speed_fell(told.at)
 
     def command(self, events: Sequence[Event], out: Outputs) -> None:
         """Apply operators' commands (``alerts.commands``) to the alarms they name."""

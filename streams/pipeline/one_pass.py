@@ -1,9 +1,9 @@
 """The worker's one pass: each batch of ``readings.raw`` through clean -> health -> score -> alarm
 -> InfluxDB, in process, with every sensor's state in the worker that owns its partition.
 
-Every reading topic is keyed by ``sensor_id`` with the same partition count, and so is
-``alerts.commands``: the worker given partition *p* of ``readings.raw`` is given partition *p* of
-``alerts.commands`` too (a range assignment), and holds the health state, the detector and the
+Every reading topic is keyed by ``sensor_id`` with the same partition count, and so are
+``alerts.commands`` and ``alerts.neighbours``: the worker given partition *p* of ``readings.raw``
+is given partition *p* of both too (a range assignment), and holds the health state, the detector and the
 alarm state of every sensor on it. So a reading needs no Kafka hop between its steps. What others
 consume is still published: ``readings.clean``, ``readings.scored``, ``quality``, ``alerts``,
 the owners' topics and the dead letters.
@@ -103,11 +103,13 @@ class OnePass:
         """The pure part of the pass: every step, in process, into ``out``."""
         readings = [e for e in events if e.topic == self.names.raw]
         commands = [e for e in events if e.topic == self.names.commands]
+        neighbours = [e for e in events if e.topic == self.names.neighbours]
         timer = self.counters.step_timer()
         cleaned = self.clean(readings, datetime.now(UTC), out)
         timer.lap("clean")
         scored = self.score(cleaned, out)
         timer.lap("score")
+        self.alarm.neighbours(neighbours, out)
         self.alarm(scored, out)
         self.alarm.command(commands, out)
         timer.lap("alarm")
@@ -126,12 +128,12 @@ class OnePass:
 
 
 class PassWorker(BatchConsumer):
-    """Consumes ``readings.raw`` and ``alerts.commands`` in batches as one consumer group, and
-    takes each batch through :class:`OnePass` before committing it."""
+    """Consumes ``readings.raw``, ``alerts.commands`` and ``alerts.neighbours`` in batches as one
+    consumer group, and takes each batch through :class:`OnePass` before committing it."""
 
     def __init__(self, settings: Settings, one_pass: OnePass) -> None:
         names = one_pass.names
-        super().__init__(settings, settings.app_id, [names.raw, names.commands])
+        super().__init__(settings, settings.app_id, [names.raw, names.commands, names.neighbours])
         self.one_pass = one_pass
 
     def consumer_options(self) -> dict[str, Any]:

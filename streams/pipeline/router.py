@@ -13,7 +13,7 @@ One that names no valid owner (nothing the pipeline writes) is dead-lettered.
 
 >>> from streams.pipeline.batch import Fetched
 >>> router = AlertRouter.__new__(AlertRouter)
->>> router.names = TopicNames("x.raw", "", "", "", "", "", "", "", "x.alerts", "")
+>>> router.names = TopicNames("x.raw", "", "", "", "", "", "", "", "", "x.alerts", "")
 >>> out = router.steps([Fetched("x.alerts", 0, 7, b"GJ-00001", b'{"owner_id": "owner-007"}'),
 ...                     Fetched("x.alerts", 0, 8, b"GJ-00002", b'{"owner_id": "../etc"}')])
 >>> dict(out.records)

@@ -22,10 +22,11 @@ from models.alarms import (
     alarm_id,
     severity_of,
 )
+from models.alarms.neighbours import told_by
 from models.scoring import ScoredReading, detector_for, score_reading
 from sensors.catalog import KINDS
 from sensors.reading import Reading
-from sensors.site import Site
+from sensors.site import Sensor, Site
 
 AT = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 SENSOR = "GJ-00042.air_pm25"
@@ -50,6 +51,7 @@ RULES = AlarmRules(
     recent_values=5,
     open_rarity=None,
     open_blip=None,
+    fell_with_speed=None,
     gap_readings=None,
     flatline=False,
 )
@@ -209,6 +211,72 @@ def test_a_session_noise_and_a_restart_open_nothing_alone() -> None:
     assert [alarm.change for alarm in feed(state, [charger(2, 0.0)])] == [AlarmChange.OPENED]
     # No such rule, no such alarm.
     assert feed(SensorAlarms(CHARGER, RULES), [charger(i, v) for i, v in enumerate([0.0, 80.0, 0.0])]) == []
+
+
+FELL = replace(RULES, fell_with_speed=2.5, recent_values=10)
+"""Three in a row, or a flow or noise level that fell with the speed at its intersection."""
+CROSSING = SITE.model_copy(
+    update={
+        "site_id": "GJ-00077",
+        "sensors": [
+            Sensor(sensor_id=f"GJ-00077.{kind}", kind=kind)
+            for kind in ("traffic_speed", "traffic_flow", "noise_level")
+        ],
+    }
+)
+
+
+def at_crossing(minute: float, kind: str, value: float, probability: float = NORMAL) -> ScoredReading:
+    reading = scored(minute, probability, value, kind=kind, sensor_id=f"GJ-00077.{kind}")
+    return reading.model_copy(update={"site_id": CROSSING.site_id})
+
+
+def speed_alarm(value: float) -> Alarm:
+    """The alarm the intersection's speed sensor opens on three readings of ``value`` from minute 5."""
+    state = SensorAlarms("GJ-00077.traffic_speed", FELL)
+    [opened] = feed(state, [at_crossing(minute, "traffic_speed", value, MINOR) for minute in (5, 6, 7)])
+    return opened
+
+
+def test_a_flow_that_fell_with_the_speed_at_its_intersection_opens_an_alarm() -> None:
+    # The speed fell to 5 km/h (below its expected 10..35): the flow and the noise level are told.
+    alarm = speed_alarm(5.0)
+    told = told_by(alarm, CROSSING)
+    assert [(notice.sensor_id, notice.at) for notice in told] == [
+        ("GJ-00077.traffic_flow", AT + timedelta(minutes=5)),
+        ("GJ-00077.noise_level", AT + timedelta(minutes=5)),
+    ]
+    assert told_by(speed_alarm(50.0), CROSSING) == []  # it rose: no accident
+    # The flow (normal reading by reading, for its detector) drops from about 126 to about 40.
+    flow = SensorAlarms("GJ-00077.traffic_flow", FELL)
+    before = [at_crossing(m, "traffic_flow", 120.0 + (-1) ** m * 30.0) for m in range(5)]
+    assert feed(flow, before) == []
+    flow.speed_fell(told[0].at)
+    restored = SensorAlarms.from_dict(json.loads(json.dumps(flow.to_dict())), FELL)
+    assert restored is not None and restored.speed_fell_at == AT + timedelta(minutes=5)
+    after = [at_crossing(m, "traffic_flow", 40.0 + (-1) ** m * 10.0) for m in range(5, 9)]
+    assert feed(flow, after[:3]) == []  # too soon to say
+    [opened] = flow.observe(after[3], CROSSING)
+    assert opened.alarm_type == "anomaly" and opened.anomalous_readings == 4
+    assert opened.first_anomalous_at == AT + timedelta(minutes=5)
+    assert opened.reason == "fell from 126 to 40 on average as the speed at its intersection did"
+    assert flow.speed_fell_at is None
+    assert [alarm.change for alarm in feed(restored, after)] == [AlarmChange.OPENED]
+
+
+def test_a_flow_that_held_up_or_a_sensor_of_another_kind_opens_nothing() -> None:
+    flow = SensorAlarms("GJ-00077.traffic_flow", FELL)
+    feed(flow, [at_crossing(m, "traffic_flow", 120.0 + (-1) ** m * 30.0) for m in range(5)])
+    flow.speed_fell(AT + timedelta(minutes=5))
+    assert feed(flow, [at_crossing(m, "traffic_flow", 110.0 + (-1) ** m * 30.0) for m in range(5, 12)]) == []
+    assert flow.speed_fell_at is None  # judged once, and let go
+    air = SensorAlarms(SENSOR, FELL)
+    air.speed_fell(AT)
+    assert feed(air, [scored(m, NORMAL, 20.0 if m < 3 else 2.0) for m in range(8)]) == []
+    # No such rule: the notice is not even kept.
+    off = SensorAlarms("GJ-00077.traffic_flow", RULES)
+    off.speed_fell(AT)
+    assert off.speed_fell_at is None
 
 
 def test_readings_resuming_after_a_dropout_open_a_sensor_fault_alarm() -> None:
@@ -659,6 +727,7 @@ def test_rules_are_checked() -> None:
         {"flap_window_seconds": -1.0},
         {"open_rarity": 0.5},
         {"open_blip": 0.0},
+        {"fell_with_speed": 0.0},
         {"gap_readings": 1},
         {"gap_seconds": -1.0},
     ):

@@ -175,6 +175,7 @@ def test_the_alarm_rules_follow_the_settings(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENLAB_ALARM_FLAP_WINDOW_SECONDS", "1800")
     monkeypatch.setenv("OPENLAB_ALARM_OPEN_RARITY", "100")
     monkeypatch.setenv("OPENLAB_ALARM_OPEN_BLIP", "12")
+    monkeypatch.setenv("OPENLAB_ALARM_FELL_WITH_SPEED", "3")
     monkeypatch.setenv("OPENLAB_ALARM_GAP_READINGS", "3")
     monkeypatch.setenv("OPENLAB_ALARM_GAP_SECONDS", "600")
     monkeypatch.setenv("OPENLAB_ALARM_FLATLINE", "false")
@@ -183,6 +184,7 @@ def test_the_alarm_rules_follow_the_settings(monkeypatch: pytest.MonkeyPatch) ->
         open_after_seconds=600.0,
         open_rarity=100.0,
         open_blip=12.0,
+        fell_with_speed=3.0,
         gap_readings=3,
         gap_seconds=600.0,
         flatline=False,

@@ -1,0 +1,1 @@
+"""Integration tests of the sinks (streams/sinks/) on the real services."""
