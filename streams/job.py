@@ -19,7 +19,14 @@ from rich.live import Live
 from rich.table import Table
 
 from models.alarms import Alarm
-from models.evaluation.episodes import EpisodeTable, Watch, judge_episodes, raised_alarms, table_rows
+from models.evaluation.episodes import (
+    EpisodeTable,
+    Watch,
+    judge_episodes,
+    raised_alarms,
+    table_rows,
+    watched_after_warmup,
+)
 from sensors import measurements
 from sensors.cleaning import DeadLetter
 from sensors.health import HealthEvent, Problem
@@ -139,20 +146,20 @@ async def _health_episodes(settings: Settings, since: dict[TopicPartition, int])
 
 
 async def _watched(settings: Settings, since: str) -> dict[str, Watch]:
-    """Each sensor's span of event time after its detector's warm-up, from the reading points
-    written since ``since`` (an InfluxQL time condition): its first point not warming up to its
-    last point."""
+    """Each sensor's span of event time after its detector's warm-up in this run, from the reading
+    points written since ``since`` (an InfluxQL time condition; see :func:`watched_after_warmup`)."""
 
-    async def times(select: str, where: str) -> dict[str, datetime]:
+    async def times(where: str) -> dict[tuple[str, str], datetime]:
         series = await influxql(
             settings,
-            f'SELECT {select}("seq") FROM "{measurements.READING}" WHERE {where} GROUP BY "sensor_id"',
+            f'SELECT last("seq") FROM "{measurements.READING}" WHERE {where} GROUP BY "sensor_id", "kind"',
         )
-        return {s["tags"]["sensor_id"]: datetime.fromtimestamp(s["values"][0][0] / 1e9, UTC) for s in series}
+        return {
+            (s["tags"]["sensor_id"], s["tags"]["kind"]): datetime.fromtimestamp(s["values"][0][0] / 1e9, UTC)
+            for s in series
+        }
 
-    warm = await times("first", f"{since} AND warming_up = false")
-    last = await times("last", since)
-    return {sensor_id: Watch(at, last[sensor_id]) for sensor_id, at in warm.items() if sensor_id in last}
+    return watched_after_warmup(await times(f"{since} AND warming_up = true"), await times(since))
 
 
 async def _episodes(
@@ -280,7 +287,9 @@ async def run_city(
                     if process.poll() is not None:
                         raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
                 counts = await record_counts(settings, names.all())
-                lag = await consumer_lag(settings, settings.app_id, (names.raw, names.commands))
+                lag = await consumer_lag(
+                    settings, settings.app_id, (names.raw, names.commands, names.neighbours)
+                )
                 elapsed = time.monotonic() - clock
                 live.update(_progress(elapsed, feed, counts, before, names, lag))
                 if feeding.done():

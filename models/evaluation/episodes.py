@@ -155,6 +155,36 @@ def raised_alarms(alarms: Iterable[Alarm]) -> list[Raised]:
     return [Raised(alarm.sensor_id, alarm.opened_at) for alarm in opened.values()]
 
 
+def watched_after_warmup(
+    warming: Mapping[tuple[str, str], datetime], last: Mapping[tuple[str, str], datetime]
+) -> dict[str, Watch]:
+    """Each sensor's watch, by sensor id, from the times of its last reading warming up
+    (``warming``) and of its last reading (``last``), both by (sensor id, kind): from its reading
+    after the last one warming up (one interval of its kind later) to its last reading.
+
+    Not from its first reading past the warm-up: in a store that also holds an earlier run's
+    readings of the same stretch of event time (``openlab run``'s ends at the clock), that first
+    one may be the earlier run's. An earlier run's warm-up ended before this run's did, and its
+    last readings are older than this run's, so neither of these two times is ever one of its.
+
+    >>> from datetime import UTC
+    >>> t0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    >>> flow = ("S.traffic_flow", "traffic_flow")
+    >>> spans = watched_after_warmup({flow: t0}, {flow: t0 + timedelta(hours=2)})
+    >>> spans["S.traffic_flow"].warm_from - t0, spans["S.traffic_flow"].hours
+    (datetime.timedelta(seconds=60), 1.9833333333333334)
+    >>> watched_after_warmup({flow: t0}, {flow: t0})  # it never warmed up
+    {}
+    """
+    watched = {}
+    for (sensor_id, kind), at in warming.items():
+        warm_from = at + timedelta(seconds=KINDS[kind].interval_seconds)
+        until = last.get((sensor_id, kind))
+        if until is not None and until >= warm_from:
+            watched[sensor_id] = Watch(warm_from, until)
+    return watched
+
+
 def grace_of(kind: str, readings: int = GRACE_READINGS) -> timedelta:
     """The grace after an episode of a sensor of ``kind``: ``readings`` of its intervals.
 
