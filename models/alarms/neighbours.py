@@ -6,8 +6,8 @@ sensor whose readings fell when the speed at its intersection did (:func:`fell_w
 16.0
 >>> stands_out_alone(0.0, 80.0, 79.0, noise=5.0, times=8.0) is None  # a charging session began
 True
->>> before = [(minute, 120.0 + (-1) ** minute * 30.0) for minute in range(5)]
->>> after = [(minute, 40.0 + (-1) ** minute * 10.0) for minute in range(5, 9)]
+>>> before = [(minute, 120.0 + (-1) ** minute * 30.0, ()) for minute in range(5)]
+>>> after = [(minute, 40.0 + (-1) ** minute * 10.0, ()) for minute in range(5, 9)]
 >>> fell_with_speed([*before, *after], since=5, noise=40.0, z=3.0)
 (126.0, 40.0)
 >>> fell_with_speed([*before, *after[:2]], since=5, noise=40.0, z=3.0) is None  # too soon to say
@@ -29,6 +29,9 @@ from models.scoring import ScoredReading
 from sensors.catalog import KINDS
 from sensors.event_time import to_micros
 from sensors.site import Site
+
+Recent = tuple[int, float, tuple[str, ...]]
+"""A sensor's recent reading as its alarm state keeps it: event time (µs), value, quality flags."""
 
 Finding = tuple[datetime, Evidence, str, int]
 """What a rule here found: since when the sensor was anomalous, the evidence, why, and over how
@@ -87,14 +90,14 @@ def stands_out_alone(before: float, value: float, after: float, noise: float, ti
 
 
 def fell_with_speed(
-    recent: Sequence[tuple[int, float]], since: int, noise: float, z: float
+    recent: Sequence[Recent], since: int, noise: float, z: float
 ) -> tuple[float, float] | None:
     """The mean of a sensor's readings before ``since`` (when the speed at its intersection began
     to fall) and from then on, if it fell by more than ``z`` standard errors; ``None`` if not, or
-    if either side has fewer than :data:`LEAST_READINGS`. ``recent`` holds (time, value) pairs;
-    the spread is that of the readings before, at least the kind's ``noise``."""
-    before = [value for at, value in recent if at < since]
-    after = [value for at, value in recent if at >= since]
+    if either side has fewer than :data:`LEAST_READINGS`; the spread is that of the readings
+    before, at least the kind's ``noise``."""
+    before = [value for at, value, _ in recent if at < since]
+    after = [value for at, value, _ in recent if at >= since]
     if len(before) < LEAST_READINGS or len(after) < LEAST_READINGS:
         return None
     was, now = statistics.fmean(before), statistics.fmean(after)
@@ -105,15 +108,17 @@ def fell_with_speed(
 
 
 def lone_reading(
-    recent: Sequence[tuple[int, float]], previous: ScoredReading | None, times: float | None
+    recent: Sequence[Recent], previous: ScoredReading | None, times: float | None
 ) -> Finding | None:
     """Whether the sensor's reading before the latest, ``previous``, stood out alone among its
-    ``recent`` (time, value) readings, by more than ``times`` its kind's noise (``None``: no such
-    rule). Only while ``previous`` is the second latest of ``recent``."""
-    spec = None if previous is None else KINDS.get(previous.kind)
-    if times is None or previous is None or spec is None or len(recent) < 3:
+    ``recent`` readings, by more than ``times`` its kind's noise (``None``: no such rule). Only
+    while ``previous`` is the second latest of ``recent``."""
+    if times is None or previous is None or len(recent) < 3:
         return None
-    (_, before), (at, value), (_, after) = recent[-3:]
+    spec = KINDS.get(previous.kind)
+    if spec is None:
+        return None
+    (_, before, _), (at, value, _), (_, after, _) = recent[-3:]
     off = stands_out_alone(before, value, after, spec.noise, times)
     if off is None or at != to_micros(previous.observed_at):
         return None
@@ -122,7 +127,7 @@ def lone_reading(
 
 
 def fall_judged(
-    recent: Sequence[tuple[int, float]], since: datetime, scored: ScoredReading, z: float | None
+    recent: Sequence[Recent], since: datetime, scored: ScoredReading, z: float | None
 ) -> tuple[bool, Finding | None]:
     """Whether a fall of the speed at ``since`` can be judged for the sensor of ``scored`` yet
     (:data:`LEAST_READINGS` of its ``recent`` readings came after it, or it is of a kind not
@@ -131,7 +136,7 @@ def fall_judged(
     if z is None or spec is None or scored.kind not in FELL_WITH_SPEED_KINDS:
         return True, None
     start = to_micros(since)
-    after = sum(1 for at, _ in recent if at >= start)
+    after = sum(1 for at, _, _ in recent if at >= start)
     if after < LEAST_READINGS:
         return False, None
     fell = fell_with_speed(recent, start, spec.noise, z)

@@ -169,10 +169,9 @@ class SensorAlarms:
     def _neighbours(self, scored: ScoredReading, site: Site) -> list[Alarm]:
         """The alarm opened by a rule of :mod:`models.alarms.neighbours`, if one holds and no alarm
         is active; a fall of the speed is judged once."""
-        recent = [(at, value) for at, value, _ in self.recent]
-        found = lone_reading(recent, self.previous, self.rules.open_blip)
+        found = lone_reading(self.recent, self.previous, self.rules.open_blip)
         if self.speed_fell_at is not None:
-            judged, fell = fall_judged(recent, self.speed_fell_at, scored, self.rules.fell_with_speed)
+            judged, fell = fall_judged(self.recent, self.speed_fell_at, scored, self.rules.fell_with_speed)
             self.speed_fell_at = None if judged else self.speed_fell_at
             found = found or fell
         if found is None or self.active is not None:
