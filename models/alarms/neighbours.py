@@ -24,7 +24,6 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel
 
 from models.alarms.alarm import Alarm, Evidence
-from models.alarms.rules import AlarmChange
 from models.scoring import ScoredReading
 from sensors.catalog import KINDS
 from sensors.event_time import to_micros
@@ -55,14 +54,23 @@ class SpeedFell(BaseModel):
     alarm_id: str
 
 
-def told_by(alarm: Alarm, site: Site) -> list[SpeedFell]:
-    """What an alarm event tells the other sensors of its ``site``: an alarm opened on the speed
-    with its value below the expected range tells every sensor of :data:`FELL_WITH_SPEED_KINDS`."""
-    if (
-        alarm.kind != SPEED_KIND
-        or alarm.change is not AlarmChange.OPENED
-        or not alarm.value < alarm.expected_low
-    ):
+SPEED_FELL_READINGS = 2
+"""Anomalous readings in a row below the expected range after which a speed sensor's alarm tells
+its site: an accident holds the speed down for many minutes, a dip (one reading) does not."""
+
+
+def told_by(
+    scored: ScoredReading, alarm: Alarm | None, streak: int, opened: bool, site: Site
+) -> list[SpeedFell]:
+    """What a speed sensor's reading ``scored`` tells the other sensors of its ``site``: once its
+    active ``alarm`` holds :data:`SPEED_FELL_READINGS` anomalous readings in a row (``streak``)
+    below the expected range, or opened (``opened``) on more, every sensor of
+    :data:`FELL_WITH_SPEED_KINDS` hears that the speed fell when the alarm's anomaly began."""
+    if alarm is None or scored.kind != SPEED_KIND or not scored.anomalous:
+        return []
+    if not scored.value < scored.expected_low:
+        return []
+    if not (streak == SPEED_FELL_READINGS or (opened and streak > SPEED_FELL_READINGS)):
         return []
     return [
         SpeedFell(

@@ -188,7 +188,7 @@ def judge_city_alarms(
     labels, per type (:func:`models.evaluation.episodes.judge_episodes`). A reading's sequence number is its
     place in the sensor's cadence, so a dropout's missing readings are missing numbers, as live.
     The speed sensors go first, so that what their alarms tell the other sensors of their site
-    (:func:`models.alarms.neighbours.told_by`) reaches each one as its alarm opens.
+    (:func:`models.alarms.neighbours.told_by`) reaches each one from the reading that told it.
 
     >>> from models.detectors.registry import detector_for
     >>> stream = simulate_city(sites=3, days=0.5, seed=2, anomaly_rate=0.5)
@@ -199,7 +199,7 @@ def judge_city_alarms(
     raised: list[Raised] = []
     watched: dict[str, Watch] = {}
     told: dict[str, list[tuple[datetime, datetime]]] = {}
-    """By sensor: when an alarm at its site opened, and since when the speed there fell."""
+    """By sensor: when an alarm at its site told it, and since when the speed there fell."""
     speeds_first = sorted(stream.readings.items(), key=lambda item: stream.kinds[item[0]] != SPEED_KIND)
     for sensor_id, series in speeds_first:
         found = registry.sensor(sensor_id)
@@ -233,11 +233,10 @@ def judge_city_alarms(
             scored = score_reading(detector, admitted)
             if warm_from is None and not scored.warming_up:
                 warm_from = at
-            for alarm in alarms.observe(scored, site):
-                if alarm.change is AlarmChange.OPENED:
-                    raised.append(Raised(sensor_id, alarm.opened_at))
-                for notice in told_by(alarm, site):
-                    told.setdefault(notice.sensor_id, []).append((alarm.opened_at, notice.at))
+            opened = [alarm for alarm in alarms.observe(scored, site) if alarm.change is AlarmChange.OPENED]
+            raised += [Raised(sensor_id, alarm.opened_at) for alarm in opened]
+            for notice in told_by(scored, alarms.active, alarms.streak, bool(opened), site):
+                told.setdefault(notice.sensor_id, []).append((at, notice.at))
         if warm_from is not None:
             watched[sensor_id] = Watch(warm_from, series[-1][1])
     return judge_episodes(stream.labels, raised, watched)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.alarms import Alarm
+from models.alarms import Alarm, AlarmChange
 from models.alarms.neighbours import SpeedFell, told_by
 from models.scoring import ScoredReading
 from sensors.cleaning import Reason, Rejection, parse
@@ -46,11 +46,11 @@ class AlarmStep:
             before = None if state.latest is None else state.status
             alarms = state.observe(reading, site)
             lines = [self._publish(alarm, out) for alarm in alarms]
-            for alarm in alarms:
-                for told in told_by(alarm, site):
-                    out.records[self.names.neighbours].append(
-                        (told.sensor_id.encode(), told.model_dump_json().encode())
-                    )
+            opened = any(alarm.change is AlarmChange.OPENED for alarm in alarms)
+            for told in told_by(reading, state.active, state.streak, opened, site):
+                out.records[self.names.neighbours].append(
+                    (told.sensor_id.encode(), told.model_dump_json().encode())
+                )
             if state.status != before:
                 fields: dict[str, int | str] = {"code": STATUS_CODES[state.status], "status": state.status}
                 lines.append(status_line(reading.sensor_id, reading.kind, site, reading.observed_at, fields))

@@ -22,7 +22,7 @@ from models.alarms import (
     alarm_id,
     severity_of,
 )
-from models.alarms.neighbours import told_by
+from models.alarms.neighbours import SpeedFell, told_by
 from models.scoring import ScoredReading, detector_for, score_reading
 from sensors.catalog import KINDS
 from sensors.reading import Reading
@@ -215,6 +215,8 @@ def test_a_session_noise_and_a_restart_open_nothing_alone() -> None:
 
 FELL = replace(RULES, fell_with_speed=2.5, recent_values=10)
 """Three in a row, or a flow or noise level that fell with the speed at its intersection."""
+RARE_FELL = replace(FELL, open_rarity=10.0)
+"""As :data:`FELL`, and one reading 10 times rarer than the threshold opens an alarm at once."""
 CROSSING = SITE.model_copy(
     update={
         "site_id": "GJ-00077",
@@ -231,27 +233,37 @@ def at_crossing(minute: float, kind: str, value: float, probability: float = NOR
     return reading.model_copy(update={"site_id": CROSSING.site_id})
 
 
-def speed_alarm(value: float) -> Alarm:
-    """The alarm the intersection's speed sensor opens on three readings of ``value`` from minute 5."""
-    state = SensorAlarms("GJ-00077.traffic_speed", FELL)
-    [opened] = feed(state, [at_crossing(minute, "traffic_speed", value, MINOR) for minute in (5, 6, 7)])
-    return opened
+def told_by_speed(values: Sequence[float], rules: AlarmRules = RARE_FELL) -> list[list[SpeedFell]]:
+    """What each of the speed sensor's anomalous readings of ``values`` (from minute 5, one a
+    minute, then normal ones at 45 km/h) tells the other sensors of its site."""
+    state = SensorAlarms("GJ-00077.traffic_speed", rules)
+    readings = [at_crossing(5 + i, "traffic_speed", v, MAJOR) for i, v in enumerate(values)]
+    readings += [at_crossing(5 + len(values) + i, "traffic_speed", 45.0) for i in range(3)]
+    told = []
+    for reading in readings:
+        opened = any(alarm.change is AlarmChange.OPENED for alarm in state.observe(reading, CROSSING))
+        told.append(told_by(reading, state.active, state.streak, opened, CROSSING))
+    return told
 
 
 def test_a_flow_that_fell_with_the_speed_at_its_intersection_opens_an_alarm() -> None:
-    # The speed fell to 5 km/h (below its expected 10..35): the flow and the noise level are told.
-    alarm = speed_alarm(5.0)
-    told = told_by(alarm, CROSSING)
-    assert [(notice.sensor_id, notice.at) for notice in told] == [
+    # The speed fell to 5 km/h (below its expected 10..35) and stayed there: its second reading
+    # tells the flow and the noise level that it fell at minute 5; no other reading tells.
+    told = told_by_speed([5.0, 5.0, 6.0])
+    assert [(n.sensor_id, n.at) for n in told[1]] == [
         ("GJ-00077.traffic_flow", AT + timedelta(minutes=5)),
         ("GJ-00077.noise_level", AT + timedelta(minutes=5)),
     ]
-    assert told_by(speed_alarm(50.0), CROSSING) == []  # it rose: no accident
+    assert [len(notices) for notices in told] == [0, 2, 0, 0, 0, 0]
+    assert told_by_speed([5.0]) == [[]] * 4  # a dip, one reading: no accident
+    assert told_by_speed([50.0, 50.0]) == [[]] * 5  # it rose: no accident
+    # An alarm that opens on the third reading in a row tells with it.
+    assert [len(notices) for notices in told_by_speed([5.0, 5.0, 5.0], FELL)] == [0, 0, 2, 0, 0, 0]
     # The flow (normal reading by reading, for its detector) drops from about 126 to about 40.
     flow = SensorAlarms("GJ-00077.traffic_flow", FELL)
     before = [at_crossing(m, "traffic_flow", 120.0 + (-1) ** m * 30.0) for m in range(5)]
     assert feed(flow, before) == []
-    flow.speed_fell(told[0].at)
+    flow.speed_fell(told[1][0].at)
     restored = SensorAlarms.from_dict(json.loads(json.dumps(flow.to_dict())), FELL)
     assert restored is not None and restored.speed_fell_at == AT + timedelta(minutes=5)
     after = [at_crossing(m, "traffic_flow", 40.0 + (-1) ** m * 10.0) for m in range(5, 9)]
