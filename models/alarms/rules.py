@@ -118,7 +118,8 @@ class AlarmRules:
     """Or: a traffic flow or noise level sensor whose readings since the speed at its intersection
     began to fall (an alarm on the speed sensor, its value below the expected range) are lower on
     average than its readings before, by more than this many standard errors, opens an alarm
-    (``None``: no such rule; see :mod:`models.alarms.neighbours`)."""
+    (``None``: no such rule; see :mod:`models.alarms.neighbours`). It judges 4 readings on each
+    side among the ``recent_values``, so it needs at least 8 of them."""
     gap_readings: int | None = 2
     """Readings missing in a row after which the sensor's next reading opens a sensor-fault alarm
     (``None``: no such rule). A single missing reading is no fault."""
