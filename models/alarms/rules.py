@@ -202,14 +202,17 @@ def rarity(scored: ScoredReading) -> float:
 
 
 def fault_shown(
-    rules: AlarmRules, scored: ScoredReading, recent: Sequence[float], before: datetime | None
+    rules: AlarmRules,
+    scored: ScoredReading,
+    recent: Sequence[tuple[int, float, tuple[str, ...]]],
+    before: datetime | None,
 ) -> str | None:
     """The sensor's fault that ``scored`` shows, or ``None``: a flatline the health stage flagged,
     or a gap of ``rules.gap_readings`` or more since its previous reading (at ``before``).
-    ``recent`` are the values of the sensor's latest readings, ``scored`` last."""
+    ``recent`` are the sensor's latest readings (event time, value, flags), ``scored`` last."""
     if rules.flatline and FLATLINE in scored.quality:
         same = 0
-        for value in reversed(recent):
+        for _, value, _ in reversed(recent):
             if value != scored.value:
                 break
             same += 1

@@ -78,8 +78,7 @@ class SensorAlarms:
             *self.recent[-(self.rules.recent_values - 1) :],
             (to_micros(at), scored.value, scored.quality),
         ]
-        values = [value for _, value, _ in self.recent]
-        fault = fault_shown(self.rules, scored, values, before) if self.alarm_type == ANOMALY else None
+        fault = fault_shown(self.rules, scored, self.recent, before) if self.alarm_type == ANOMALY else None
         if fault is not None:
             return self._faulty(scored, site, fault)
         events = self._fault_over(at)
