@@ -24,7 +24,7 @@ from streams.city import load_city
 from streams.job import until_group_is_stable
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import TopicNames, consumer_lag, ensure_topics
+from streams.kafka.topics import TopicNames, consumer_lag, ensure_city_topics
 from streams.settings import Settings
 from streams.stack import create_database
 from streams.worker import start_worker, stop_worker
@@ -87,9 +87,9 @@ async def _listener(settings: Settings, topics: list[str]) -> AIOKafkaConsumer:
 async def alarm_latency(settings: Settings, log: Path, trials: int) -> Latencies:
     """Median and p99 of reading-to-owner-alarm time over ``trials`` sensors."""
     names = TopicNames.of(settings)
-    await ensure_topics(settings)
-    create_database(settings)
     city = load_city(settings)
+    await ensure_city_topics(settings, city)
+    create_database(settings)
     chosen = [(s, site) for site, s in city.sensors() if s.kind == "air_pm25"][:trials]
     sensors = [(s.sensor_id, site.site_id) for s, site in chosen]
     owner_topics = sorted({names.owner(site.owner_id) for _, site in chosen})

@@ -16,12 +16,10 @@ from aiokafka.partitioner import DefaultPartitioner
 from sensors.reading import Reading
 from sensors.simulation.city import CitySimulator
 from sensors.sites import SiteRegistry
-from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters
-from streams.pipeline.batch import Fetched, Outputs
 from streams.pipeline.one_pass import OnePass
+from streams.runtime.batch import Fetched, Outputs
 from streams.settings import Settings
-from streams.sinks.influx import InfluxWriter
 from streams.worker import tune_garbage_collector
 
 
@@ -51,8 +49,7 @@ class _City:
 def stage_costs(settings: Settings, registry: SiteRegistry, warm: int, timed: int) -> dict[str, float]:
     """Microseconds per reading of each step over ``timed`` whole-city minutes, after ``warm``."""
     counters = PipelineCounters(worker="bench")
-    # Neither client connects: the steps only gather what a batch would send.
-    one_pass = OnePass(settings, registry, counters, Publisher(settings), InfluxWriter(settings))
+    one_pass = OnePass(settings, registry, counters)
     tune_garbage_collector()  # as a worker does
     city = _City(settings, registry, one_pass.names.raw, warm + timed)
     for batch in city.batches(warm):

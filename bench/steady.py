@@ -41,7 +41,7 @@ from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.ingest.feed import feed_city
 from streams.job import until_group_is_stable
-from streams.kafka.topics import TopicNames, consumer_lag, ensure_topics
+from streams.kafka.topics import TopicNames, consumer_lag, ensure_city_topics
 from streams.settings import Settings
 from streams.stack import create_database
 from streams.worker import start_worker, stop_worker
@@ -178,9 +178,9 @@ async def drain(settings: Settings, processes: list[subprocess.Popen[bytes]]) ->
 async def steady(settings: Settings, *, rate: float, seconds: float, workers: int) -> SteadyRun:
     """Feed the city at ``rate`` readings a second for ``seconds`` to ``workers`` workers; scrape
     them before the feed and once they have drained (or ``DRAIN_TIMEOUT`` has passed)."""
-    await ensure_topics(settings)
-    create_database(settings)
     city = load_city(settings)
+    await ensure_city_topics(settings, city)
+    create_database(settings)
     simulator = CitySimulator(city, seed=settings.seed)
     ports = free_ports(workers)
     logs = worker_logs(settings, workers)

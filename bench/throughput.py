@@ -26,7 +26,7 @@ from streams.city import load_city
 from streams.job import until_group_is_stable
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import consumer_lag, delete_topics, end_offsets, ensure_topics
+from streams.kafka.topics import consumer_lag, delete_topics, end_offsets, ensure_city_topics
 from streams.settings import Settings
 from streams.sinks.influx import count_points
 from streams.stack import create_database, drop_database
@@ -65,8 +65,9 @@ def isolated(settings: Settings) -> Iterator[Settings]:
 
 async def fill_raw(settings: Settings, ticks: int) -> int:
     """Put ``ticks`` whole-city ticks of readings on ``readings.raw``; return how many."""
-    await ensure_topics(settings)
-    simulator = CitySimulator(load_city(settings), seed=settings.seed)
+    city = load_city(settings)
+    await ensure_city_topics(settings, city)
+    simulator = CitySimulator(city, seed=settings.seed)
     publisher = Publisher(settings)
     sent = 0
     try:

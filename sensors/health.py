@@ -4,7 +4,10 @@ Every reading that passed the cleaning rules meets its sensor's :class:`SensorSt
 is published clean. The state remembers what the sensor sent lately and answers four questions:
 
 - Is it a **duplicate**? A sequence number already taken (or, for a sensor that sends none, an
-  event time already taken), within the last ``dedup_window`` sequence numbers, is refused.
+  event time already taken), within the last ``dedup_window`` sequence numbers, is refused. So
+  is a reading at the event time of the sensor's latest under another sequence number (a stuck
+  or coarse clock, a reading sent again under a new number): a sensor measures one value per
+  instant, and the instant is its reading's identity in InfluxDB.
   A number at or below the highest seen, carried by a reading newer than anything the sensor
   sent, is a counter reset (a rebooted sensor), not a duplicate: the window starts again.
 - Is it **late**? A reading behind the sensor's latest event time passes marked
@@ -29,6 +32,8 @@ worker crash is recognised: a reading already accepted from the same offsets pas
 >>> state.admit(reading(1, 0), offset=10, rules=rules).outcome
 'accepted'
 >>> state.admit(reading(1, 0), offset=11, rules=rules).outcome
+'duplicate'
+>>> state.admit(reading(2, 0), offset=11, rules=rules).outcome
 'duplicate'
 >>> gap = state.admit(reading(4, 15), offset=12, rules=rules)
 >>> gap.outcome, gap.events[0].problem, gap.events[0].readings
@@ -151,6 +156,9 @@ class SensorState:
         latest = self.latest
         if taken and latest is not None and at <= latest:
             return Admission(Rejection(Reason.DUPLICATE, self._duplicate_detail(reading)), "duplicate")
+        if at == latest:  # another number at the latest's instant: one point in InfluxDB for both
+            detail = self._duplicate_detail(reading) if reading.seq is None else self._same_instant(reading)
+            return Admission(Rejection(Reason.DUPLICATE, detail), "duplicate")
         flags: list[str] = []
         if latest is not None and at < latest:
             behind = latest - at
@@ -276,6 +284,15 @@ class SensorState:
                 f"a reading observed at {reading.observed_at.isoformat()} was already taken from this sensor"
             )
         return f"sequence number {reading.seq} was already taken from this sensor"
+
+    @staticmethod
+    def _same_instant(reading: Reading) -> str:
+        return (
+            f"sequence number {reading.seq} is observed_at {reading.observed_at.isoformat()}, the event"
+            " time of a reading already taken from this sensor under another number: a sensor measures"
+            " one value per instant (the instant is its reading's identity in InfluxDB); check the"
+            " device's clock"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-ready values (its changelog record)."""

@@ -81,12 +81,17 @@ MODEL_FIELDS = (
 
 ALARM = "alarm"
 """One point per alarm event (opened, escalated, acknowledged, cleared), at the event time of
-the change."""
+the change. The alarm's type and the change are tags: one reading can clear a sensor's alarm
+of one type and open one of another (a sensor fault clears the anomaly it explains), and an
+operator's command can land at the instant of a reading's event, so without them two events of
+one sensor at one instant would be one point. Readings move each alarm type of a sensor at most
+once per instant (a reading no later than the sensor's latest is ignored); what could still share
+a point is an operator's command stamped at the very microsecond of another alarm's event of the
+same sensor, type and change."""
 
-ALARM_TAGS = ("sensor_id", "site_id", "kind", "district", "owner_id", "severity")
+ALARM_TAGS = ("sensor_id", "site_id", "kind", "district", "owner_id", "severity", "alarm_type", "change")
 ALARM_FIELDS = (
     "alarm_id",
-    "change",
     "state",
     "sequence",
     "active",

@@ -4,43 +4,44 @@ The pass (:mod:`streams.pipeline`) consumes ``readings.raw``, ``alerts.commands`
 ``alerts.neighbours`` in batches with a consumer of its own, in the consumer group
 ``OPENLAB_APP_ID``: Faust's per-event delivery (a stream, an acknowledgement and a race against
 rebalances per record) cost more than all of a reading's own logic, and a batch consumer pays
-the same per batch. Faust runs the worker
-process (signals, logging, the service's start and stop), the timer that writes the counters to
-InfluxDB, and the web server of ``/metrics``; its own consumer is not started, so the worker is
-one member of the group, not two.
+the same per batch. Faust runs the worker process (signals, logging, the service's start and
+stop), the timer that writes the counters to InfluxDB, and the web server of ``/metrics``; its
+own consumer is not started, so the worker is one member of the group, not two.
 
-With the pass runs the alert router (:mod:`streams.pipeline.router`), on a consumer of its own.
-Beside the pass (or without it, ``OPENLAB_PIPELINE=false``), the worker runs the stream agents
-``OPENLAB_AGENTS`` names (:mod:`streams.agents`), each a service with consumers of its own.
+Beside the pass run, each on a batch consumer of its own (:mod:`streams.runtime`): the alert
+router (:mod:`streams.pipeline.router`), the stream agents ``OPENLAB_AGENTS`` names
+(:mod:`streams.agents`; ``OPENLAB_PIPELINE=false``: those alone), and the sink that writes the
+points of committed batches to InfluxDB (:mod:`streams.sinks.points`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
-from mode import Service
 
 from sensors.sites import SiteRegistry
 from streams.agents.plugins import load_agents
-from streams.agents.runtime import AgentWorker
-from streams.agents.service import AgentService
+from streams.agents.runtime import AgentRunner, ensure_agent_topics, runners
 from streams.kafka.clients import SASL_MECHANISM, pipeline_login
-from streams.kafka.publisher import Publisher
+from streams.kafka.topics import TopicNames, ensure_city_topics
 from streams.metrics import PipelineCounters
-from streams.pipeline.one_pass import OnePass, PassWorker
+from streams.pipeline.one_pass import OnePass, pass_consumer
 from streams.pipeline.router import AlertRouter
+from streams.runtime.consumer import BatchConsumer
+from streams.runtime.service import ConsumersService
 from streams.settings import Settings
 from streams.sinks.influx import InfluxWriter, Refused
+from streams.sinks.points import PointSink
 
 log = logging.getLogger(__name__)
 
-FINISH_SECONDS = 60.0
-"""How long a stopping worker waits for the batch in hand (an InfluxDB outage can hold it)."""
+SINK_POLL_SECONDS = 3600.0
+"""Longest the sink may hold a batch and stay in its group: the length of an InfluxDB outage it
+waits out (the others' sinks would only wait for the same InfluxDB)."""
 
 
 class _PassOnly(BootStrategy):
@@ -51,41 +52,6 @@ class _PassOnly(BootStrategy):
 
 class WorkerApp(faust.App):
     BootStrategy = _PassOnly
-
-
-class PassService(Service):
-    """Runs the pass's consumer for as long as the worker runs, and stops it cleanly (the batch in
-    hand finishes, the detectors are checkpointed, the clients close). Should the pass fail
-    beyond what it handles itself, the service crashes, and with it the worker (exit status 1), so
-    that whatever supervises the worker starts it again rather than leave it idle in the group."""
-
-    def __init__(
-        self, worker: PassWorker, router: AgentWorker, writers: tuple[InfluxWriter, ...], **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.worker = worker
-        self.router = router
-        self.writers = writers
-
-    @Service.task
-    async def _consume(self) -> None:
-        await asyncio.gather(self.worker.run(), self.router.run())
-
-    async def on_stop(self) -> None:
-        try:
-            async with asyncio.timeout(FINISH_SECONDS):
-                await asyncio.gather(self.worker.finish(), self.router.finish())
-        except TimeoutError:
-            log.warning("the pass did not finish its batch within %.0f s", FINISH_SECONDS)
-
-    async def on_shutdown(self) -> None:
-        try:
-            await self.worker.one_pass.detectors.save()
-        except Exception:
-            log.exception("the last checkpoint of the detectors failed")
-        for writer in self.writers:
-            await writer.close()
-        await self.worker.one_pass.publisher.stop()
 
 
 def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
@@ -108,21 +74,30 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     counters = PipelineCounters()
     writer = InfluxWriter(settings, counters.sink)
     metrics_writer = InfluxWriter(settings)
-    publisher = Publisher(settings)
-    worker = PassWorker(settings, OnePass(settings, registry, counters, publisher, writer))
-    router = AgentWorker(settings, AlertRouter(settings, publisher, writer, counters))
+    agents = load_agents(settings.agents)
+    one_pass = pass_consumer(settings, OnePass(settings, registry, counters), counters)
+    consumers = (
+        [one_pass, BatchConsumer(settings, AlertRouter(settings), counters)] if settings.pipeline else []
+    )
+    for agent in agents:
+        runner = AgentRunner(agent, settings, registry, counters)
+        consumers += [BatchConsumer(settings, consumer, counters) for consumer in runners(agent, runner)]
+    sink = PointSink(settings, writer, counters)
+    consumers.append(
+        BatchConsumer(settings, sink, counters, {"max_poll_interval_ms": int(SINK_POLL_SECONDS * 1000)})
+    )
+
+    async def prepare() -> None:
+        await ensure_city_topics(settings, registry)
+        for agent in agents:
+            await ensure_agent_topics(settings, agent)
+
     # Faust starts a service instance as it does a class (faust.App._prepare_subservice).
-    # The metrics' writer is closed by the pass, or else by the first agent.
-    closing: tuple[InfluxWriter, ...] = (metrics_writer,)
-    if settings.pipeline:
-        app.service(PassService(worker, router, (writer, *closing)))  # type: ignore[arg-type]
-        closing = ()
-    for agent in load_agents(settings.agents):
-        app.service(AgentService(settings, agent, registry, counters, closing))  # type: ignore[arg-type]
-        closing = ()
+    app.service(ConsumersService(consumers, prepare, (writer, metrics_writer)))  # type: ignore[arg-type]
 
     def take_stock() -> None:
-        counters.lag = worker.lag()
+        counters.lag = one_pass.lag(TopicNames.of(settings).raw)
+        counters.active_partitions = len(one_pass.partitions)
 
     @app.timer(interval=settings.metrics_seconds)  # type: ignore[untyped-decorator]
     async def report() -> None:

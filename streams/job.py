@@ -38,7 +38,7 @@ from streams.kafka.topics import (
     TopicNames,
     consumer_lag,
     end_offsets,
-    ensure_topics,
+    ensure_city_topics,
     group_state,
     read_values,
     record_counts,
@@ -239,8 +239,8 @@ async def run_city(
         f"topics: {settings.topic_prefix}*, consumer group {settings.app_id}, simulator seed {seed}"
     )
     names = TopicNames.of(settings)
-    await ensure_topics(settings)
     registry = load_city(settings)
+    await ensure_city_topics(settings, registry)
     summary = Summary(sites=len(registry), sensors=sum(len(s.sensors) for s in registry.sites))
     before = await record_counts(settings, names.all())
     deadletter_before = await end_offsets(settings, (names.deadletter,))

@@ -82,6 +82,10 @@ class PipelineCounters(Collector):
         """CPU seconds the pass spent in each step."""
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS) + 1)
         self.latency_sum = 0.0
+        self.restores = 0
+        """Partitions' state restores (after a rebalance, a failed batch or transaction)."""
+        self.restore_seconds = 0.0
+        self.last_restore_seconds = 0.0
         self._reported_events: Counter[tuple[str, str, str]] = Counter()
         self._reported_sink = SinkStats()
         self._registry = CollectorRegistry(auto_describe=False)
@@ -104,6 +108,18 @@ class PipelineCounters(Collector):
             seconds = now - produced / 1000
             self.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS, seconds)] += 1
             self.latency_sum += seconds
+
+    def observe_restore(self, seconds: float) -> None:
+        """Count a restore of partitions' state that took ``seconds``.
+
+        >>> counters = PipelineCounters(worker="w1")
+        >>> counters.observe_restore(1.5); counters.observe_restore(0.5)
+        >>> counters.restores, counters.restore_seconds, counters.last_restore_seconds
+        (2, 2.0, 0.5)
+        """
+        self.restores += 1
+        self.restore_seconds += seconds
+        self.last_restore_seconds = seconds
 
     def count(self, stage: str, outcome: str, reason: str = "", n: int = 1) -> None:
         """``n`` events of ``stage`` ended as ``outcome`` (for a rejection: with ``reason``)."""
@@ -150,9 +166,16 @@ class PipelineCounters(Collector):
             buckets.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
         yield HistogramMetricFamily(
             "openlab_reading_latency_seconds",
-            "From a reading's production into Kafka to its point and outputs accepted.",
+            "From a reading's production into Kafka to its point written to InfluxDB.",
             buckets=buckets,
             sum_value=self.latency_sum,
+        )
+        yield CounterMetricFamily("openlab_restores", "Restores of partitions' state.", value=self.restores)
+        yield CounterMetricFamily(
+            "openlab_restore_seconds", "Time spent restoring partitions' state.", value=self.restore_seconds
+        )
+        yield GaugeMetricFamily(
+            "openlab_last_restore_seconds", "How long the latest restore took.", self.last_restore_seconds
         )
         yield GaugeMetricFamily(
             "openlab_active_partitions",

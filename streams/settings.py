@@ -60,8 +60,27 @@ class Settings(BaseSettings):
     kafka_send_stall_seconds: float = Field(
         30.0,
         gt=0,
-        description="How long a worker waits for Kafka to acknowledge a send before it sends it again"
-        " through a new producer.",
+        description="How long a worker waits for Kafka to acknowledge a batch's transaction (or an"
+        " ingest's send) before it aborts it (the ingest: sends it again through a new producer).",
+    )
+    kafka_transaction_timeout_seconds: float = Field(
+        45.0,
+        gt=0,
+        le=900,
+        description="After how long Kafka aborts a worker's transaction it has not ended (a worker"
+        " frozen or gone mid-batch); until then read_committed consumers wait at it.",
+    )
+    kafka_session_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker may go unheard (no heartbeat) before its group gives its"
+        " partitions to the others.",
+    )
+    restore_deadline_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a worker keeps trying to restore the state of partitions it was given;"
+        " then it exits rather than run on empty state.",
     )
     replication_factor: int = Field(1, ge=1)
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from streams import stack
-from streams.kafka.topics import ensure_topics
+from streams.city import load_city
+from streams.kafka.topics import ensure_city_topics
 from streams.settings import Settings
 
 
@@ -51,8 +52,9 @@ def local_stack(settings: Settings | None = None) -> Iterator[Settings]:
 
 
 def isolated(settings: Settings, **changes: Any) -> Settings:
-    """Settings of a pipeline nobody else uses: own topics (created), consumer groups and
-    database (created), a city of 40 sites on 4 partitions, and any ``changes``."""
+    """Settings of a pipeline nobody else uses: own topics (created, with the alarm topic of
+    every owner of its city), consumer groups and database (created), a city of 40 sites on 4
+    partitions, and any ``changes``."""
     run = f"t{uuid.uuid4().hex[:10]}"
     mine = settings.model_copy(
         update={
@@ -65,7 +67,7 @@ def isolated(settings: Settings, **changes: Any) -> Settings:
             **changes,
         }
     )
-    asyncio.run(ensure_topics(mine))
+    asyncio.run(ensure_city_topics(mine, load_city(mine)))
     stack.create_database(mine)
     return mine
 

@@ -105,9 +105,9 @@ def events(title: str, description: str, measurement: str, names: Sequence[str],
 
 def alarm_events() -> board_builder.AnnotationQuery:
     """The chosen sensors' alarm events on the time axis: each its summary, tagged with its change
-    (opened, escalated, acknowledged, cleared), severity and sensor. One query for every change,
-    so the annotations stand even where an alarm has not been acknowledged or cleared yet."""
-    tags = ("change", "severity", "sensor_id")
+    (opened, escalated, acknowledged, cleared), severity, alarm type and sensor. One query for every
+    change, so the annotations stand even where an alarm has not been acknowledged or cleared yet."""
+    tags = ("change", "severity", "alarm_type", "sensor_id")
     query = select(
         columns(("summary", *tags)),
         measurements.ALARM,
@@ -139,11 +139,13 @@ def dashboard() -> board_builder.Dashboard:
                     events(
                         "Alarm events",
                         f"The latest {LISTED} alarm events of the chosen sensors: opened, escalated, "
-                        "acknowledged or cleared, with the alarm's state, severity and summary.",
+                        "acknowledged or cleared, with the alarm's type (anomaly, sensor_fault, a stream "
+                        "agent's), state, severity and summary.",
                         measurements.ALARM,
                         (
                             "severity",
                             "sensor_id",
+                            "alarm_type",
                             "change",
                             "state",
                             "probability",

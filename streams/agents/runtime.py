@@ -2,8 +2,8 @@
 (:class:`AgentWorker`), beside the pass and never in its way.
 
 An agent consumes its inputs in the consumer group ``<app_id>-agent-<name>``, batch by batch, with
-the pass's discipline: a batch's events, points, alarm events and dead letters are sent first,
-the changelog of the state it changed once they were all accepted, its offsets committed last.
+the pass's discipline (:mod:`streams.runtime.consumer`): a batch's events, points, alarm events,
+dead letters, the changelog of the state it changed and its offsets commit in one transaction.
 A handler that raises has its batch dead-lettered (stage: the agent's name, reason
 ``internal_error``) and nothing else of it sent; the agent goes on with the next batch, and the
 pass, on its own consumer, never notices.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -28,13 +28,11 @@ from sensors.site import Site
 from sensors.sites import SiteRegistry
 from streams.agents.api import SCORED, Agent, AgentEvent, Batch, SiteReading, StateView
 from streams.agents.state import StateTable
-from streams.kafka.batch_consumer import BatchConsumer
-from streams.kafka.publisher import Publisher
 from streams.kafka.topics import TopicNames, ensure_topics
 from streams.metrics import PipelineCounters
 from streams.pipeline.alarm import publish_alarm
-from streams.pipeline.batch import Event, Outputs, Points
-from streams.pipeline.sink import PointWriter, send_outputs
+from streams.runtime.batch import Event, Outputs, Points
+from streams.runtime.runner import Runner, StatelessRunner
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,18 +40,6 @@ log = logging.getLogger(__name__)
 TAKEN, EMITTED, POINTS, FAILED = "taken", "emitted", "points", "failed"
 """The outcomes counted under an agent's name on ``/metrics``: events taken, events emitted,
 points made, batches its handler failed on."""
-
-
-class Runner(Protocol):
-    """The batches of one consumer: made into outputs, then sent."""
-
-    group: str
-    inputs: tuple[str, ...]
-
-    def steps(self, events: Sequence[Event]) -> Outputs: ...
-    async def send(self, out: Outputs) -> None: ...
-    def forget(self, partitions: set[int]) -> None: ...
-    async def restore(self, partitions: set[int]) -> int: ...
 
 
 class AgentRunner:
@@ -65,15 +51,12 @@ class AgentRunner:
         settings: Settings,
         registry: SiteRegistry,
         counters: PipelineCounters,
-        publisher: Publisher,
-        writer: PointWriter,
     ) -> None:
         self.agent = agent
+        self.stage = agent.name
         self.settings = settings
         self.registry = registry
         self.counters = counters
-        self.publisher = publisher
-        self.writer = writer
         self.names = TopicNames.of(settings)
         self.group = agent.group(settings.app_id)
         by_site = settings.topic(agent.by_site_topic)
@@ -83,6 +66,9 @@ class AgentRunner:
         self.reading_topics = frozenset({settings.topic(SCORED), by_site})
         self.changelog = settings.topic(agent.state_topic)
         self.table: StateTable[Any] = StateTable(agent.state, settings.alarm_rules(), agent.name)
+
+    async def take(self, partition: int, events: Sequence[Event]) -> Outputs:
+        return self.steps(events)
 
     def steps(self, events: Sequence[Event]) -> Outputs:
         """The pure part: the batch through the handler, into outputs (or into dead letters)."""
@@ -126,7 +112,8 @@ class AgentRunner:
             out.points.append(Points(events[-1], stage, b"", batch.points))
         self.counters.count(stage, EMITTED, n=len(batch.emitted))
         self.counters.count(stage, POINTS, n=len(batch.points))
-        out.changelog = self.table.changelog()
+        for records in self.table.changelog().values():
+            out.tables[self.changelog].extend(records)
         return out
 
     def _take(self, event: Event, batch: Batch[Any], out: Outputs) -> tuple[str, ...]:
@@ -157,10 +144,11 @@ class AgentRunner:
             raise ValueError(f"a verdict on {verdict.sensor_id} names no site of the city: {verdict.site_id}")
         return site
 
-    async def send(self, out: Outputs) -> None:
-        await send_outputs(
-            self.publisher, self.writer, self.counters, out, self.names.deadletter, self.changelog
-        )
+    def due(self) -> dict[int, Outputs]:
+        return {}
+
+    def handover(self, partitions: set[int]) -> dict[int, Outputs]:
+        return {}
 
     def forget(self, partitions: set[int]) -> None:
         self.table.forget(partitions)
@@ -190,15 +178,19 @@ class _Partitions:
         return self(verdict.site_id) if found is None else found
 
 
-class BySite:
+class BySite(StatelessRunner):
     """The first consumer of an agent keyed by site: the readings of its kinds, keyed by site."""
 
     def __init__(self, runner: AgentRunner) -> None:
         agent, settings = runner.agent, runner.settings
         self.runner = runner
+        self.stage = agent.name
         self.group = f"{runner.group}-by-site"
         self.inputs = tuple(settings.topic(t) for t in agent.inputs)
         self.topic = settings.topic(agent.by_site_topic)
+
+    async def take(self, partition: int, events: Sequence[Event]) -> Outputs:
+        return self.steps(events)
 
     def steps(self, events: Sequence[Event]) -> Outputs:
         out = Outputs()
@@ -211,15 +203,6 @@ class BySite:
             elif kinds is None or reading.kind in kinds:
                 records.append((reading.site_id.encode(), event.value or b""))
         return out
-
-    async def send(self, out: Outputs) -> None:
-        await self.runner.send(out)
-
-    def forget(self, partitions: set[int]) -> None:
-        """It keeps no state."""
-
-    async def restore(self, partitions: set[int]) -> int:
-        return 0
 
 
 class _Located(BaseModel):
@@ -242,27 +225,3 @@ async def ensure_agent_topics(settings: Settings, agent: Agent[Any]) -> list[str
     changelog = settings.topic(agent.state_topic)
     created = await ensure_topics(settings, more=names, compacted=[changelog])
     return [name for name in created if name in {*names, changelog}]
-
-
-class AgentWorker(BatchConsumer):
-    """One consumer of an agent: batches from its inputs through its runner, committed once
-    their outputs were accepted; its state restored for the partitions it is given."""
-
-    def __init__(self, settings: Settings, runner: Runner) -> None:
-        super().__init__(settings, runner.group, runner.inputs)
-        self.runner = runner
-
-    async def take(self, events: Sequence[Event]) -> None:
-        await self.runner.send(self.runner.steps(events))
-
-    async def on_assigned(self, gone: set[int], new: set[int]) -> None:
-        """Forget the state of partitions given up, restore those taken over."""
-        self.runner.forget(gone)
-        if not new:
-            return
-        try:
-            restored = await self.runner.restore(new)
-        except Exception:
-            log.exception("restoring %s partitions %s failed", self.group, sorted(new))
-            return
-        log.info("%s: partitions %s, %d state entries restored", self.group, sorted(new), restored)

@@ -32,14 +32,16 @@ from sensors.catalog import KINDS
 from sensors.cleaning import DeadLetter
 from sensors.site import Site
 from streams.agents.api import SCORED, Agent
-from streams.agents.runtime import AgentRunner, AgentWorker, ensure_agent_topics, runners
+from streams.agents.runtime import AgentRunner, ensure_agent_topics, runners
 from streams.city import load_city
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import TopicNames, consumer_lag, read_records, read_values
 from streams.metrics import PipelineCounters
 from streams.pipeline.router import AlertRouter
+from streams.runtime.consumer import BatchConsumer
 from streams.settings import Settings
 from streams.sinks.influx import InfluxWriter, influxql
+from streams.sinks.points import PointSink
 
 
 def sites_with(settings: Settings, *kinds: str) -> list[Site]:
@@ -103,11 +105,14 @@ async def run_agent(
             settings.topic(SCORED), [(r.sensor_id.encode(), r.model_dump_json().encode()) for r in readings]
         )
         counters = PipelineCounters()
-        runner = AgentRunner(agent, settings, load_city(settings), counters, publisher, writer)
-        router = AlertRouter(settings, publisher, writer, counters)
+        runner = AgentRunner(agent, settings, load_city(settings), counters)
         deadline = time.monotonic() + seconds
-        for consumer in [*runners(agent, runner), router]:
-            worker = AgentWorker(settings, consumer)
+        for consumer in [
+            *runners(agent, runner),
+            AlertRouter(settings),
+            PointSink(settings, writer, counters),
+        ]:
+            worker = BatchConsumer(settings, consumer, counters)
             task = asyncio.create_task(worker.run())
             while await consumer_lag(settings, consumer.group, consumer.inputs) != 0:
                 if task.done() or time.monotonic() > deadline:

@@ -27,7 +27,7 @@ from streams.ingest.http_endpoint import ingest
 from streams.ingest.mqtt_gateway import mqtt_gateway_command
 from streams.ingest.replay import replay
 from streams.kafka.clients import ensure_login_file
-from streams.kafka.topics import ensure_topics
+from streams.kafka.topics import TopicNames, ensure_city_topics
 from streams.settings import Settings
 from streams.stack.kafka import login_file, register_login
 
@@ -159,6 +159,16 @@ def run(
 )
 @click.option("--worker-kills", default=3, show_default=True, help="How many times a worker is killed.")
 @click.option("--influx-down", default=30.0, show_default=True, help="Seconds InfluxDB stays stopped.")
+@click.option("--worker-freezes", default=2, show_default=True, help="How many times a worker is frozen.")
+@click.option(
+    "--freeze-seconds",
+    default=40.0,
+    show_default=True,
+    help="Seconds a worker stays frozen (SIGSTOP): longer than its consumer session timeout.",
+)
+@click.option(
+    "--long-influx-down", default=90.0, show_default=True, help="Seconds of the long InfluxDB outage."
+)
 @click.option(
     "--gaps",
     nargs=2,
@@ -184,14 +194,18 @@ def chaos(
     warmup: float,
     worker_kills: int,
     influx_down: float,
+    worker_freezes: int,
+    freeze_seconds: float,
+    long_influx_down: float,
     gaps: tuple[float, float],
     recovery_timeout: float,
     drain_timeout: float,
     keep_stack: bool,
     keep_data: bool,
 ) -> None:
-    """Stream the city while workers, Kafka, InfluxDB and the MQTT gateway are killed on a
-    schedule; count every reading, dead letter and alarm event where it landed; fail on any loss."""
+    """Stream the city while workers, Kafka, InfluxDB and the MQTT gateway are killed (and workers
+    frozen) on a schedule; count every reading, dead letter and alarm event where it landed; fail
+    on any loss, or committed records that disagree."""
     from streams.chaos.run import run_chaos
     from streams.chaos.schedule import ChaosRules
 
@@ -200,6 +214,9 @@ def chaos(
     rules = ChaosRules(
         worker_kills=worker_kills,
         influx_down_seconds=influx_down,
+        worker_freezes=worker_freezes,
+        freeze_seconds=freeze_seconds,
+        long_influx_down_seconds=long_influx_down,
         shortest_gap_seconds=gaps[0],
         longest_gap_seconds=gaps[1],
     )
@@ -297,13 +314,20 @@ def stack_group() -> None:
 
 @stack_group.command()
 def up() -> None:
-    """Obtain (first time), start and wait for Kafka, InfluxDB and mosquitto; create the topics."""
+    """Obtain (first time), start and wait for Kafka, InfluxDB and mosquitto; create the topics
+    (the city's owners' alarm topics too)."""
+    from streams.city import load_city
+
     settings = Settings()
     started = stack.up(settings)
-    created = asyncio.run(ensure_topics(settings))
+    created = asyncio.run(ensure_city_topics(settings, load_city(settings)))
     console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
-    if created:
-        console.print(f"topics created: {', '.join(created)}")
+    owners = TopicNames.of(settings).owner("")
+    pipeline = [name for name in created if not name.startswith(owners)]
+    if pipeline:
+        console.print(f"topics created: {', '.join(pipeline)}")
+    if len(created) > len(pipeline):
+        console.print(f"owners' alarm topics created: {len(created) - len(pipeline)} ({owners}*)")
 
 
 @stack_group.command()

@@ -22,6 +22,7 @@ from sensors.site import District, Site
 from sensors.sites import RegistryError, SiteRegistry
 from streams.city import load_city
 from streams.kafka.site_registry import REGISTRY_TOPIC, RegistryTopicError, publish_registry
+from streams.kafka.topic_checks import TopicMismatchError
 from streams.settings import Settings
 
 console = Console(soft_wrap=True)
@@ -207,6 +208,6 @@ def publish(ctx: click.Context, prune: bool) -> None:
         raise click.ClickException(
             f"cannot reach Kafka at {settings.bootstrap_servers} ({error}); is it running? (openlab stack up)"
         ) from None
-    except RegistryTopicError as error:
+    except (RegistryTopicError, TopicMismatchError) as error:
         raise click.ClickException(str(error)) from None
     console.print(f"published {published:,} sites to {topic}" + (f", deleted {deleted:,}" if prune else ""))

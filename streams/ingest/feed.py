@@ -39,6 +39,7 @@ from sensors.cleaning import Reason
 from sensors.simulation.city import CitySimulator
 from sensors.simulation.malformations import Malformation, corrupt
 from streams.kafka.publisher import Publisher
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 
 ENDLESS_HORIZON = 86400.0
@@ -177,8 +178,10 @@ async def feed_city(
     event time of the first tick. A share ``malformed_rate`` of the readings is corrupted in one
     of the ways field gateways really fail, to exercise the dead letters. Labels go to the
     ``labels`` topic and, if ``labels_path`` is given, to that file (JSON lines, overwritten).
-    The readings of ``devices`` go through them instead of to Kafka, none corrupted.
+    The readings of ``devices`` go through them instead of to Kafka, none corrupted. The
+    pipeline's topics are created first if missing (the broker creates none on first use).
     """
+    await ensure_topics(settings)
     stats = stats or FeedStats()
     plan = plan_feed(simulator, duration=duration, rate=rate, speed=speed)
     first = plan.start if start is None else start.astimezone(UTC)

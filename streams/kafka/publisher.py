@@ -45,15 +45,59 @@ def producer_for(settings: Settings) -> AIOKafkaProducer:
     )
 
 
+class Partitioner:
+    """The partition of each record's key, as Kafka's Java client computes it (murmur2), computed
+    once per topic and key (murmur2 is pure Python here); a record without a key goes to the
+    partitioner's choice."""
+
+    def __init__(self) -> None:
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+        self._partition_of: dict[str, dict[bytes, int]] = {}
+
+    async def split(
+        self, producer: AIOKafkaProducer, topic: str, records: Sequence[Record]
+    ) -> dict[int, list[Record]]:
+        """``records`` by the partition of ``topic`` each goes to."""
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+        known = self._partition_of.setdefault(topic, {})
+        by_partition: dict[int, list[Record]] = defaultdict(list)
+        for key, value in records:
+            partition = known.get(key) if key is not None else None
+            if partition is None:
+                partition = int(self._partitioner(key, partitions, partitions))
+                if key is not None:
+                    known[key] = partition
+            by_partition[partition].append((key, value))
+        return by_partition
+
+
+async def send_records(
+    producer: AIOKafkaProducer, topic: str, by_partition: Mapping[int, Sequence[Record]]
+) -> None:
+    """Send records to the partitions given, one record batch per partition (and more when one
+    is full); return once Kafka acknowledged them all."""
+    deliveries = []
+    for partition, items in by_partition.items():
+        batch = producer.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*deliveries)
+
+
 class Publisher:
     """Sends batches of ``(key, value)`` records to a topic and waits for their acknowledgement."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()
-        self._partitions: dict[str, list[int]] = {}
-        self._partition_of: dict[str, dict[bytes, int]] = {}
+        self._partitioner = Partitioner()
         self._starting = asyncio.Lock()
 
     @property
@@ -95,25 +139,13 @@ class Publisher:
     async def publish(self, topic: str, records: Sequence[Record]) -> int:
         """Send ``records`` to ``topic``; return their count once Kafka has acknowledged them all."""
         await self.start()
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        # The partition of each key is computed once per topic (murmur2 is pure Python here).
-        known = self._partition_of.setdefault(topic, {})
-        by_partition: dict[int, list[Record]] = defaultdict(list)
-        for key, value in records:
-            partition = known.get(key) if key is not None else None
-            if partition is None:
-                partition = int(self._partitioner(key, partitions, partitions))
-                if key is not None:
-                    known[key] = partition
-            by_partition[partition].append((key, value))
-        return await self.publish_to_partitions(topic, by_partition)
+        return await self.publish_to_partitions(
+            topic, await self._partitioner.split(self.producer, topic, records)
+        )
 
     async def publish_to_partitions(self, topic: str, by_partition: Mapping[int, Sequence[Record]]) -> int:
         """Send records to the partitions given (whatever their keys); return their count once
-        Kafka has acknowledged them all. A table's changelog record must go to the partition of
-        the event that changed it, not to the one its own key hashes to."""
+        Kafka has acknowledged them all."""
         stall = self.settings.kafka_send_stall_seconds
         while True:
             try:
@@ -124,7 +156,7 @@ class Publisher:
                 continue
             producer = self.producer
             try:
-                await asyncio.wait_for(self._send(producer, topic, by_partition), stall)
+                await asyncio.wait_for(send_records(producer, topic, by_partition), stall)
             except TimeoutError:
                 log.warning(
                     "Kafka acknowledged no send to %s within %.0f s: sending again through a new producer",
@@ -134,18 +166,3 @@ class Publisher:
                 await self._replace(producer)
                 continue
             return sum(len(items) for items in by_partition.values())
-
-    @staticmethod
-    async def _send(
-        producer: AIOKafkaProducer, topic: str, by_partition: Mapping[int, Sequence[Record]]
-    ) -> None:
-        deliveries = []
-        for partition, items in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*deliveries)

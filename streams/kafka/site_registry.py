@@ -20,7 +20,7 @@ from sensors.site import Site
 from sensors.sites import SiteRegistry
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.publisher import Publisher, Record
-from streams.kafka.topics import COMPACTED, read_records
+from streams.kafka.topics import COMPACTED, ensure_city_topics, read_records
 from streams.settings import Settings
 
 REGISTRY_TOPIC = "sites.registry"
@@ -121,8 +121,11 @@ async def publish_registry(
 
     Returns ``(published, deleted)`` once Kafka has acknowledged every record. With ``prune``,
     every site on the topic that ``registry`` does not hold gets a tombstone (``deleted``).
+    The pipeline's topics and the alarm topic of every owner ``registry`` names are created
+    first, if missing: a worker routes an owner's alarms as soon as it reads the owner's sites.
     """
     await ensure_registry_topic(settings)
+    await ensure_city_topics(settings, registry)
     topic = settings.topic(REGISTRY_TOPIC)
     records = site_records(registry)
     gone: list[bytes] = []

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError
+from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, for_code
 
+from sensors.sites import SiteRegistry
 from streams.kafka.clients import aiokafka_options
+from streams.kafka.topic_checks import TopicNeeds, describe, refuse_mismatches
 from streams.settings import Settings
 
 COMPACTED = {
@@ -28,6 +31,8 @@ more than the latest record of each sensor."""
 OWNER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 """What an owner id may be: it names a topic (:meth:`TopicNames.owner`), a Kafka user and a
 group prefix."""
+
+OWNER_ID = re.compile(OWNER_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,9 @@ class TopicNames:
     alerts: str
     labels: str
     """Ground truth of the simulator's injected anomalies (key = sensor_id, value = Label JSON)."""
+    points: str
+    """The InfluxDB points of committed batches, which the sink writes (value: see
+    :func:`streams.runtime.transactions.points_records`)."""
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -68,11 +76,26 @@ class TopicNames:
             neighbours=settings.topic("alerts.neighbours"),
             alerts=settings.topic("alerts"),
             labels=settings.topic("labels"),
+            points=settings.topic("points"),
         )
 
     def owner(self, owner_id: str) -> str:
         """The alarm topic of one site owner (key = site_id), which only that owner may read."""
         return f"{self.alerts}.owner.{owner_id}"
+
+    def partitioned_alike(self) -> tuple[str, ...]:
+        """The topics whose partition *p* goes with partition *p* of the others (same key, same
+        partition count): what the pass and the agents consume, and the changelogs of their
+        state, which a worker restores for the partitions it is given."""
+        return (
+            self.raw,
+            self.clean,
+            self.scored,
+            self.checkpoints,
+            self.state,
+            self.commands,
+            self.neighbours,
+        )
 
     def all(self) -> tuple[str, ...]:
         return (
@@ -87,29 +110,50 @@ class TopicNames:
             self.neighbours,
             self.alerts,
             self.labels,
+            self.points,
         )
 
 
 async def ensure_topics(
-    settings: Settings, more: Iterable[str] = (), compacted: Iterable[str] = ()
+    settings: Settings,
+    more: Iterable[str] = (),
+    compacted: Iterable[str] = (),
+    owners: Iterable[str] = (),
 ) -> list[str]:
-    """Create the pipeline's topics, and the topics ``more``, that do not exist yet, all with the
-    pipeline's partition count; return the names created. The pipeline's changelogs, and the
-    topics ``compacted``, keep only the latest record of each key."""
+    """Create the pipeline's topics, the topics ``more`` and the alarm topics of ``owners``
+    (:meth:`TopicNames.owner`) that do not exist yet, all with the pipeline's partition count,
+    and wait for their leaders; return the names created. The pipeline's changelogs, and the
+    topics ``compacted``, keep only the latest record of each key.
+
+    The broker creates no topic on first use (``auto.create.topics.enable=false``): a topic a
+    client sends to or subscribes to must have been made here first. Those that exist already
+    are checked: every topic partitioned alike (:meth:`TopicNames.partitioned_alike`, ``more``,
+    ``compacted``) must have the pipeline's partition count, and every changelog must be
+    compacted, or :class:`~streams.kafka.topic_checks.TopicMismatchError` says which is not.
+    """
+    names = TopicNames.of(settings)
+    keep_latest = {names.checkpoints, names.state, *compacted}
+    alike = {*names.partitioned_alike(), *more, *compacted}
+    needs = {
+        name: TopicNeeds(settings.partitions if name in alike else None, name in keep_latest)
+        for name in (*names.all(), *more, *compacted, *(names.owner(owner) for owner in owners))
+    }
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = TopicNames.of(settings)
-        keep_latest = {names.checkpoints, names.state, *compacted}
+        found = [name for name in needs if name in existing]
+        refuse_mismatches(
+            needs, await describe(admin, found, [name for name in found if needs[name].compacted])
+        )
         wanted = [
             NewTopic(
                 name,
                 settings.partitions,
                 settings.replication_factor,
-                topic_configs=COMPACTED if name in keep_latest else {},
+                topic_configs=COMPACTED if need.compacted else {},
             )
-            for name in dict.fromkeys((*names.all(), *more, *compacted))
+            for name, need in needs.items()
             if name not in existing
         ]
         if wanted:
@@ -119,6 +163,15 @@ async def ensure_topics(
         return [topic.name for topic in wanted]
     finally:
         await admin.close()
+
+
+async def ensure_city_topics(settings: Settings, registry: SiteRegistry) -> list[str]:
+    """:func:`ensure_topics` for a worker of the city ``registry``: the pipeline's topics and
+    the alarm topic of every owner the registry names, which the alert router sends to; return
+    the names created. An owner id no topic can be named after gets none: the router
+    dead-letters its alarms."""
+    owners = sorted({site.owner_id for site in registry.sites if OWNER_ID.match(site.owner_id)})
+    return await ensure_topics(settings, owners=owners)
 
 
 async def delete_topics(settings: Settings, seconds: float = 60.0) -> list[str]:
@@ -140,6 +193,16 @@ async def delete_topics(settings: Settings, seconds: float = 60.0) -> list[str]:
                 raise TimeoutError(f"topics {settings.topic_prefix}* still listed after {seconds:.0f} s")
             await asyncio.sleep(0.2)
         return doomed
+    finally:
+        await admin.close()
+
+
+async def topics_of(settings: Settings, prefix: str) -> list[str]:
+    """The names of the broker's topics that start with ``prefix``."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        return await _topics_of(admin, prefix)
     finally:
         await admin.close()
 
@@ -167,23 +230,30 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], secon
         await asyncio.sleep(0.2)
 
 
-async def end_offsets(settings: Settings, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
-    """The next offset to be written on every partition of ``topics``."""
+async def end_offsets(
+    settings: Settings, topics: tuple[str, ...], committed_only: bool = False
+) -> dict[TopicPartition, int]:
+    """The next offset to be written on every partition of ``topics`` (``committed_only``: the
+    last stable offset, before which every transaction has ended). A topic the broker cannot
+    describe raises ``UnknownTopicOrPartitionError`` (or its error) rather than count as empty."""
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
     finally:
         await admin.close()
+    for topic in described:
+        if topic["error_code"] != 0:
+            raise for_code(topic["error_code"])(f"topic {topic['topic']}")
     partitions = [
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described
-        if topic["error_code"] == 0
         for partition in topic["partitions"]
     ]
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(**aiokafka_options(settings))
+    isolation = "read_committed" if committed_only else "read_uncommitted"
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), isolation_level=isolation)
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
@@ -231,39 +301,42 @@ async def read_records(
     since: dict[TopicPartition, int] | None = None,
     partitions: set[int] | None = None,
 ) -> list[tuple[int, bytes | None, bytes | None]]:
-    """Every ``(partition, key, value)`` on ``topic`` (on ``partitions`` only, if given) from the
-    offsets ``since`` (default: the start) to its current end, partition by partition in offset
-    order.
+    """Every committed ``(partition, key, value)`` on ``topic`` (on ``partitions`` only, if given)
+    from the offsets ``since`` (default: the start) to its last stable offset, partition by
+    partition in offset order: the records of aborted transactions (a fenced worker's) are left
+    out, and so are those of a transaction still open.
 
     Tombstones (records without a value) are included, with ``None`` as the value.
     """
     since = since or {}
     ends = {
         tp: end
-        for tp, end in (await end_offsets(settings, (topic,))).items()
+        for tp, end in (await end_offsets(settings, (topic,), committed_only=True)).items()
         if end > since.get(tp, 0) and (partitions is None or tp.partition in partitions)
     }
     if not ends:
         return []
-    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **aiokafka_options(settings), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     records: dict[TopicPartition, list[tuple[int, bytes | None, bytes | None]]] = {tp: [] for tp in ends}
     try:
         consumer.assign(list(ends))
         for tp in ends:
-            consumer.seek(tp, since.get(tp, 0))
+            if tp in since:
+                consumer.seek(tp, since[tp])
+            else:
+                await consumer.seek_to_beginning(tp)
         pending = set(ends)
         while pending:
-            batches: dict[TopicPartition, list[Any]] = await consumer.getmany(*pending, timeout_ms=2000)
-            if not batches:
-                # Compaction can leave a partition's last offsets empty: check where we are.
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-                continue
+            batches: dict[TopicPartition, list[Any]] = await consumer.getmany(*pending, timeout_ms=500)
             for tp, batch in batches.items():
                 records[tp].extend((tp.partition, r.key, r.value) for r in batch if r.offset < ends[tp])
-                if batch[-1].offset + 1 >= ends[tp]:
+            # Compaction, transaction markers and aborted records leave offsets no record is
+            # returned at: where the consumer stands says when a partition is done.
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
     finally:
         await consumer.stop()

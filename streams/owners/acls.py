@@ -13,7 +13,6 @@ that speaks Kafka's CreateAcls, DeleteAcls and AlterUserScramCredentials.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -36,10 +35,8 @@ from confluent_kafka.admin import (
 )
 
 from streams.kafka.clients import librdkafka_config
-from streams.kafka.topics import OWNER_ID_PATTERN, TopicNames
+from streams.kafka.topics import OWNER_ID, TopicNames
 from streams.settings import Settings
-
-OWNER_ID = re.compile(OWNER_ID_PATTERN)
 
 SCRAM_ITERATIONS = 8192
 

@@ -1,6 +1,6 @@
 """The worker's one pass over each batch of readings: clean -> health -> score -> alarm -> InfluxDB.
 
-- :mod:`~streams.pipeline.batch`: the events of a batch and everything they produce (``Outputs``).
+- :mod:`~streams.runtime.batch`: the events of a batch and everything they produce (``Outputs``).
 - :mod:`~streams.pipeline.clean`: validation, the city's rules and each sensor's health.
 - :mod:`~streams.pipeline.score`: each sensor's detector, and the explained verdict.
 - :mod:`~streams.pipeline.checkpoints`: the score step's detectors, checkpointed to a compacted topic.

@@ -17,8 +17,8 @@ from sensors.sites import SiteRegistry
 from streams.kafka.topics import TopicNames
 from streams.metrics import PipelineCounters
 from streams.owners.operators import OperatorCommand
-from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.state import SensorStates
+from streams.runtime.batch import Event, Outputs, Points
 from streams.sinks.influx import alarm_line, status_line
 
 ALARM_STAGE = "alarm"

@@ -4,23 +4,21 @@
 partition *p* of it holds the detectors of the sensors whose readings arrive on partition *p*.
 A worker checkpoints a detector about ``OPENLAB_CHECKPOINT_SECONDS`` after it first learnt
 something new (a few hundred between two batches at most, so as not to pause the pass), all of
-them when it stops, and before a rebalance those of the partitions it may give up; after it, it
-forgets the detectors of partitions given up and restores those of partitions it was given. A
-checkpoint that cannot be read (damaged, or of another detector version) is logged and its sensor
-starts a fresh detector: never a crash.
+them when it stops, and before a rebalance those of the partitions it may give up. Each
+checkpoint is stored in its partition's transaction between two batches, so it holds what the
+committed batches taught the detector and nothing of a batch that was not committed. A worker
+given a partition restores its committed checkpoints. A checkpoint that cannot be read (damaged,
+or of another detector version) is logged and its sensor starts a fresh detector: never a crash.
 
 A sensor's detector is its kind's (:func:`~models.detectors.registry.detector_for`), or with
-``OPENLAB_DETECTOR``
-the one of that name for every sensor (ours, or River's own as ``river.<class>``). Each checkpoint also
-writes the detector's summary (:mod:`models.detectors.inspection`: readings learnt, warm-up, probabilities,
-drift
-of its inputs) to InfluxDB as a ``model`` point; an InfluxDB that does not take it within
-:data:`MODEL_WRITE_SECONDS` costs the point (logged), never the checkpoint.
+``OPENLAB_DETECTOR`` the one of that name for every sensor (ours, or River's own as
+``river.<class>``). Each checkpoint also carries the detector's summary
+(:mod:`models.detectors.inspection`: readings learnt, warm-up, probabilities, drift of its inputs),
+which the sink writes to InfluxDB as a ``model`` point.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
@@ -33,19 +31,15 @@ from models.scoring import SensorDetector, detector_for
 from sensors import measurements
 from sensors.catalog import KINDS
 from sensors.reading import Reading
-from streams.kafka.publisher import Publisher
 from streams.kafka.topics import TopicNames, latest_records
-from streams.pipeline.sink import PointWriter
+from streams.runtime.batch import Outputs
 from streams.settings import Settings
-from streams.sinks.influx import Refused, point_line
+from streams.sinks.influx import point_line
 
 log = logging.getLogger(__name__)
 
 _CURRENT = frozenset(detector_for(kind).label for kind in KINDS)
 """The kinds' detectors (name@version) this code builds: a checkpoint of another is not restored."""
-
-MODEL_WRITE_SECONDS = 5.0
-"""How long a checkpoint waits for InfluxDB to take its detectors' ``model`` points."""
 
 
 def fresh_detector(settings: Settings, kind: str) -> SensorDetector:
@@ -64,11 +58,9 @@ def model_line(sensor_id: str, detector: SensorDetector) -> str | None:
 class DetectorCheckpoints:
     """The detectors of the partitions this worker scores, and their checkpoints."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, topic: str, writer: PointWriter) -> None:
+    def __init__(self, settings: Settings, topic: str) -> None:
         self.settings = settings
-        self.publisher = publisher
         self.topic = topic
-        self.writer = writer
         self.current = (
             frozenset({NAMED_DETECTORS[settings.detector]().label}) if settings.detector else _CURRENT
         )
@@ -90,59 +82,48 @@ class DetectorCheckpoints:
             self._dirty[sensor_id] = time.monotonic()
         return detector
 
-    async def save(self, sensors: Iterable[str] | None = None) -> int:
-        """Checkpoint the detectors that learnt since their last checkpoint (of ``sensors``
-        only, if given); return how many were written once Kafka has them."""
+    def checkpoints(self, sensors: Iterable[str] | None = None) -> dict[int, Outputs]:
+        """The checkpoints (and ``model`` summaries) of the detectors that learnt since their
+        last checkpoint (of ``sensors`` only, if given), by partition, to be stored in that
+        partition's transaction; they count as checkpointed from now on (a transaction that fails
+        drops the partition's detectors anyway)."""
         chosen = list(self._dirty) if sensors is None else [s for s in sensors if s in self._dirty]
-        records: dict[int, list[tuple[bytes | None, bytes]]] = {}
-        lines = []
+        outputs: dict[int, Outputs] = {}
         for sensor_id in chosen:
             detector = self.detectors[sensor_id]
-            records.setdefault(self._partition_of[sensor_id], []).append(
-                (sensor_id.encode(), dump_detector(detector))
-            )
+            out = outputs.setdefault(self._partition_of[sensor_id], Outputs())
+            out.tables[self.topic].append((sensor_id.encode(), dump_detector(detector)))
             line = model_line(sensor_id, detector)
             if line is not None:
-                lines.append(line)
+                out.summaries.append(line)
             del self._dirty[sensor_id]
-        saved, _ = await asyncio.gather(
-            self.publisher.publish_to_partitions(self.topic, records), self._write_models(lines)
-        )
-        return saved
+        return outputs
 
-    async def _write_models(self, lines: list[str]) -> None:
-        if not lines:
-            return
-        try:
-            await asyncio.wait_for(self.writer.write(lines), MODEL_WRITE_SECONDS)
-        except (TimeoutError, Refused) as error:
-            log.warning("the model points of %d detectors were not written: %r", len(lines), error)
-
-    async def save_due(self, age: float, limit: int) -> int:
-        """Checkpoint at most ``limit`` of the detectors that learnt ``age`` seconds ago or more
-        and were not checkpointed since, oldest first. Called between batches, this spreads the
-        checkpoints over time instead of pausing the pass for all of them at once."""
+    def due(self, age: float, limit: int) -> dict[int, Outputs]:
+        """The checkpoints of at most ``limit`` of the detectors that learnt ``age`` seconds ago or
+        more and were not checkpointed since, oldest first. Taken between batches, this spreads
+        the checkpoints over time instead of pausing the pass for all of them at once."""
         since = time.monotonic() - age
         due = list(
             itertools.takewhile(
                 lambda sensor: self._dirty[sensor] <= since, itertools.islice(self._dirty, limit)
             )
         )
-        return await self.save(due) if due else 0
+        return self.checkpoints(due) if due else {}
 
-    async def save_partitions(self, partitions: set[int]) -> int:
-        """Checkpoint the detectors of ``partitions`` that learnt since their last checkpoint
-        (before a rebalance, which may give them to another worker)."""
-        return await self.save([s for s, p in self._partition_of.items() if p in partitions])
+    def of_partitions(self, partitions: set[int]) -> dict[int, Outputs]:
+        """The checkpoints of the detectors of ``partitions`` that learnt since their last
+        checkpoint (before a rebalance, which may give them to another worker)."""
+        return self.checkpoints([s for s, p in self._partition_of.items() if p in partitions])
 
     def forget(self, partitions: set[int]) -> None:
-        """Forget the detectors of ``partitions`` (given up in a rebalance, checkpointed before)."""
+        """Forget the detectors of ``partitions``."""
         for sensor_id in [s for s, p in self._partition_of.items() if p in partitions]:
             del self.detectors[sensor_id], self._partition_of[sensor_id]
             self._dirty.pop(sensor_id, None)
 
     async def restore(self, partitions: set[int]) -> int:
-        """Load the latest checkpoint of every sensor of ``partitions``; return how many."""
+        """Load the latest committed checkpoint of every sensor of ``partitions``; return how many."""
         restored = 0
         for key, (partition, value) in (await latest_records(self.settings, self.topic, partitions)).items():
             sensor_id = key.decode("utf-8", "replace")

@@ -18,8 +18,8 @@ from sensors.measurements import CLEAN_STAGE
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.metrics import PipelineCounters
-from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.state import SensorStates
+from streams.runtime.batch import Event, Outputs, Points
 from streams.sinks.influx import health_lines
 
 _DAWN = datetime.min.replace(tzinfo=UTC)

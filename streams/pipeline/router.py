@@ -8,12 +8,12 @@ from an older checkpoint, and its alarm events could differ from those the crash
 already put on an owner's topic (README, "Guarantees"). The price is one hop for every alarm
 event, a few milliseconds against a reading's second.
 
-An event is forwarded at least once: its offset commits only after Kafka acknowledged the copy.
-One that names no valid owner (nothing the pipeline writes) is dead-lettered.
+An event is forwarded exactly once: the copies and the offsets of a batch commit in one transaction
+(:mod:`streams.runtime.transactions`). One that names no valid owner (nothing the pipeline writes)
+is dead-lettered.
 
->>> from streams.pipeline.batch import Fetched
->>> router = AlertRouter.__new__(AlertRouter)
->>> router.names = TopicNames("x.raw", "", "", "", "", "", "", "", "", "x.alerts", "")
+>>> from streams.runtime.batch import Fetched
+>>> router = AlertRouter(Settings(topic_prefix="x."))
 >>> out = router.steps([Fetched("x.alerts", 0, 7, b"GJ-00001", b'{"owner_id": "owner-007"}'),
 ...                     Fetched("x.alerts", 0, 8, b"GJ-00002", b'{"owner_id": "../etc"}')])
 >>> dict(out.records)
@@ -24,19 +24,21 @@ One that names no valid owner (nothing the pipeline writes) is dead-lettered.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from sensors.cleaning import Rejection, parse
-from streams.kafka.publisher import Publisher
-from streams.kafka.topics import OWNER_ID_PATTERN, TopicNames
-from streams.metrics import PipelineCounters
-from streams.pipeline.batch import Event, Outputs
-from streams.pipeline.sink import PointWriter, send_outputs
+from sensors.cleaning import Reason, Rejection, parse
+from streams.kafka.topics import OWNER_ID_PATTERN, TopicNames, topics_of
+from streams.runtime.batch import Event, Outputs
+from streams.runtime.runner import StatelessRunner
 from streams.settings import Settings
 
 ROUTER_STAGE = "alert_router"
+
+ASK_AGAIN_SECONDS = 10.0
+"""How often the router asks the broker again for owners' topics it did not find."""
 
 
 class _Owned(BaseModel):
@@ -45,19 +47,30 @@ class _Owned(BaseModel):
     owner_id: str = Field(pattern=OWNER_ID_PATTERN)
 
 
-class AlertRouter:
+class AlertRouter(StatelessRunner):
     """Copies each alarm event of a batch of ``alerts`` to its owner's topic (a consumer's runner:
-    :class:`streams.agents.runtime.AgentWorker` consumes and commits)."""
+    :class:`streams.runtime.consumer.BatchConsumer` consumes and commits)."""
 
-    def __init__(
-        self, settings: Settings, publisher: Publisher, writer: PointWriter, counters: PipelineCounters
-    ) -> None:
+    stage = ROUTER_STAGE
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.names = TopicNames.of(settings)
-        self.publisher = publisher
-        self.writer = writer
-        self.counters = counters
         self.group = f"{settings.app_id}-alert-router"
         self.inputs: tuple[str, ...] = (self.names.alerts,)
+        self.owners_topics: set[str] | None = None
+        """The owners' topics the broker has, as last asked (``None``: not yet)."""
+        self._asked = 0.0
+
+    async def take(self, partition: int, events: Sequence[Event]) -> Outputs:
+        out = self.steps(events)
+        named = set(out.records)
+        if self.owners_topics is None or (
+            not named <= self.owners_topics and time.monotonic() - self._asked > ASK_AGAIN_SECONDS
+        ):
+            self.owners_topics = set(await topics_of(self.settings, self.names.owner("")))
+            self._asked = time.monotonic()
+        return self.without_topic(out, events, self.owners_topics)
 
     def steps(self, events: Sequence[Event]) -> Outputs:
         out = Outputs()
@@ -69,13 +82,21 @@ class AlertRouter:
                 out.records[self.names.owner(owned.owner_id)].append((event.key, event.value or b""))
         return out
 
-    async def send(self, out: Outputs) -> None:
-        await send_outputs(
-            self.publisher, self.writer, self.counters, out, self.names.deadletter, changelog=None
-        )
-
-    def forget(self, partitions: set[int]) -> None:
-        """It keeps no state."""
-
-    async def restore(self, partitions: set[int]) -> int:
-        return 0
+    def without_topic(self, out: Outputs, events: Sequence[Event], existing: set[str]) -> Outputs:
+        """``out`` with the events routed to an owner's topic the broker does not have dead-lettered
+        instead (topics are made by ``owners grant`` and ``sites publish``, never on first send: a
+        send to a missing one would wait for it)."""
+        missing = set(out.records) - existing
+        if not missing:
+            return out
+        for topic in missing:
+            del out.records[topic]
+        prefix = self.names.owner("")
+        for event in events:
+            owned = parse(_Owned, event.value)
+            if not isinstance(owned, Rejection) and self.names.owner(owned.owner_id) in missing:
+                detail = (
+                    f"owner {owned.owner_id} has no alarm topic ({prefix}{owned.owner_id}): grant the owner"
+                )
+                out.reject(event, Rejection(Reason.SCHEMA, detail), ROUTER_STAGE)
+        return out

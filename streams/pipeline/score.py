@@ -9,11 +9,10 @@ from models.scoring import ScoredReading, score_reading
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
 from streams.metrics import PipelineCounters
-from streams.pipeline.batch import Event, Outputs, Points
 from streams.pipeline.checkpoints import DetectorCheckpoints
+from streams.runtime.batch import Event, Outputs, Points
 from streams.sinks.influx import ReadingLines
-
-SINK_STAGE = "sink"
+from streams.sinks.points import SINK_STAGE
 
 
 class ScoreStep:

@@ -172,10 +172,10 @@ def _field(value: float | int | bool | str) -> str:
 
 def alarm_line(alarm: Alarm) -> str:
     """The line-protocol point of one alarm event, at the event time of its change: a replayed
-    event overwrites itself."""
+    event overwrites itself. Its type and change are tags (see :data:`sensors.measurements.ALARM`),
+    so an alarm cleared and another opened by one reading are two points."""
     fields = [
         f"alarm_id={_string_field(alarm.alarm_id)}",
-        f"change={_string_field(alarm.change.value)}",
         f"state={_string_field(alarm.state.value)}",
         f"sequence={alarm.sequence}i",
         f"active={'true' if alarm.state.active else 'false'}",
@@ -189,7 +189,8 @@ def alarm_line(alarm: Alarm) -> str:
     return (
         f"{measurements.ALARM},sensor_id={_tag(alarm.sensor_id)},site_id={_tag(alarm.site_id)},"
         f"kind={_tag(alarm.kind)},district={_tag(alarm.district)},owner_id={_tag(alarm.owner_id)},"
-        f"severity={alarm.severity.value} {','.join(fields)} {nanos}"
+        f"severity={alarm.severity.value},alarm_type={_tag(alarm.alarm_type)},change={alarm.change.value} "
+        f"{','.join(fields)} {nanos}"
     )
 
 

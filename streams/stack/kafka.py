@@ -222,7 +222,9 @@ def _server_properties(settings: Settings, data: Path, pipeline_user: str) -> st
         "allow.everyone.if.no.acl.found": "false",
         "log.dirs": str(data),
         "num.partitions": str(settings.partitions),
-        "auto.create.topics.enable": "true",
+        # Topics are made by openlab (streams.kafka.topics), with the partition count and the
+        # compaction each needs: a send or a subscription to any other is an error, not a topic.
+        "auto.create.topics.enable": "false",
         "offsets.topic.replication.factor": "1",
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",

@@ -17,7 +17,6 @@ from streams.kafka.publisher import Publisher
 from streams.kafka.topics import consumer_lag, read_records, read_values
 from streams.pipeline.checkpoints import DetectorCheckpoints
 from streams.settings import Settings
-from streams.sinks.influx import InfluxWriter
 from tests.conftest import WorkerFactory
 from tests.feeding import produce, wait_for
 
@@ -116,7 +115,7 @@ async def test_an_unreadable_checkpoint_means_a_fresh_detector_and_a_log_line(
             topic,
             {0: [(b"S-good", dump_detector(good)), (b"S-bad", b"openlab-detector 1 garbage\n\x80junk")]},
         )
-        checkpoints = DetectorCheckpoints(settings, publisher, topic, InfluxWriter(settings))
+        checkpoints = DetectorCheckpoints(settings, topic)
         with caplog.at_level(logging.WARNING, logger="streams.pipeline.checkpoints"):
             assert await checkpoints.restore({0}) == 1
     finally:

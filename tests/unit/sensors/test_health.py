@@ -68,8 +68,9 @@ def test_a_reading_behind_its_sensor_within_the_allowance_passes_marked() -> Non
     late = sensor.send(reading(9, 0))
     assert late.outcome == "out_of_order"
     assert isinstance(late.reading, Reading) and late.reading.quality == (OUT_OF_ORDER,)
-    # It does not move the clock back: the next one in order is judged against minute 10.
-    assert sensor.send(reading(11, 10)).outcome == "accepted"
+    # It does not move the clock back: the next ones are judged against minute 10.
+    assert sensor.send(reading(11, 5)).outcome == "out_of_order"
+    assert sensor.send(reading(12, 11)).outcome == "accepted"
 
 
 def test_a_reading_further_behind_is_too_late_with_a_sentence() -> None:
@@ -104,6 +105,30 @@ def test_a_sequence_number_taken_twice_is_a_duplicate() -> None:
     again = sensor.send(reading(1, 0))
     assert isinstance(again.reading, Rejection) and again.reading.reason is Reason.DUPLICATE
     assert again.reading.detail == "sequence number 1 was already taken from this sensor"
+
+
+def test_another_number_at_the_instant_of_the_sensors_latest_reading_is_a_duplicate() -> None:
+    # One sensor, one value per instant: the instant is its reading's point in InfluxDB, where
+    # the second would overwrite the first (a stuck or coarse clock, a copy sent under a new number).
+    sensor = Sensor()
+    assert outcomes(sensor, [reading(1, 0), reading(2, 1)]) == ["accepted"] * 2
+    for seq in (3, 1_000, 0):  # the next number, one far ahead, one behind that was never taken
+        refused = sensor.send(reading(seq, 1, value=21.0))
+        assert refused.outcome == "duplicate" and refused.events == []
+        assert isinstance(refused.reading, Rejection) and refused.reading.reason is Reason.DUPLICATE
+        assert refused.reading.detail == (
+            f"sequence number {seq} is observed_at 2026-11-29T01:01:00+00:00, the event time of a reading"
+            " already taken from this sensor under another number: a sensor measures one value per"
+            " instant (the instant is its reading's identity in InfluxDB); check the device's clock"
+        )
+    # A refused number never arrived clean: the next reading finds it missing.
+    following = sensor.send(reading(4, 2))
+    assert following.outcome == "accepted"
+    assert [(gap.problem, gap.readings) for gap in following.events] == [(Problem.GAP, 1)]
+    # Sent again within its batch after a crash, it is refused again.
+    state = SensorState.of(reading(1, 0), partition=0)
+    assert [state.admit(reading(n, 0), 100 + n, RULES).outcome for n in (1, 2)] == ["accepted", "duplicate"]
+    assert [state.admit(reading(n, 0), 100 + n, RULES).outcome for n in (1, 2)] == ["replayed", "duplicate"]
 
 
 def test_duplicates_are_caught_within_the_window_and_not_beyond() -> None:

@@ -17,11 +17,9 @@ from streams.agents.runtime import AgentRunner
 from streams.agents.testing import scored, sites_with
 from streams.city import load_city
 from streams.cli.agents import agents
-from streams.kafka.publisher import Publisher
 from streams.metrics import PipelineCounters
-from streams.pipeline.batch import Fetched
+from streams.runtime.batch import Fetched
 from streams.settings import Settings
-from streams.sinks.influx import InfluxWriter
 from tests.agent_plugins import broken, stray
 
 SETTINGS = Settings(topic_prefix="t.", sites=40)
@@ -29,9 +27,7 @@ SETTINGS = Settings(topic_prefix="t.", sites=40)
 
 def _runner(agent_name: str) -> AgentRunner:
     agent = load_agents(agent_name)[0]
-    return AgentRunner(
-        agent, SETTINGS, load_city(SETTINGS), PipelineCounters(), Publisher(SETTINGS), InfluxWriter(SETTINGS)
-    )
+    return AgentRunner(agent, SETTINGS, load_city(SETTINGS), PipelineCounters())
 
 
 def _scored_events(n: int) -> list[Fetched]:
@@ -53,7 +49,7 @@ def test_a_batch_makes_events_points_and_a_changelog_of_the_sites_it_touched() -
     assert [key for key, _ in out.records["t.agents.congestion.intersections"]] == [site_id.encode()] * 3
     assert [line.split(",", 1)[0] for point in out.points for line in point.lines] == [CONGESTION] * 3
     # The site's state, and the alarm state of its speed sensor (judged each minute).
-    assert {key for key, _ in out.changelog[1]} == {
+    assert {key for key, _ in out.tables["t.agents.congestion.state"]} == {
         f"a:{site_id}.traffic_speed".encode(),
         f"s:{site_id}".encode(),
     }
@@ -86,7 +82,7 @@ def test_a_batch_the_agent_fails_on_is_dead_lettered_whole_and_changes_nothing(
         (event.offset, Reason.INTERNAL_ERROR, runner.agent.name) for event in events
     ]
     assert all(rejection.detail.startswith(detail) for _, rejection, _, _ in out.rejected)
-    assert not out.records and not out.points and not out.changelog
+    assert not out.records and not out.points and not out.tables
     assert len(runner.table) == 0 and runner.counters.events[(runner.agent.name, "failed", "")] == 1
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,16 +18,16 @@ from sensors.catalog import KINDS
 from sensors.cleaning import DeadLetter, Reason
 from sensors.reading import Reading
 from sensors.sites import SiteRegistry
-from streams.kafka.publisher import Publisher, Record
 from streams.kafka.topics import TopicNames
 from streams.metrics import PipelineCounters
 from streams.owners.operators import OperatorCommand
-from streams.pipeline.batch import Fetched, Outputs, Points
-from streams.pipeline.one_pass import OnePass, log_stall
-from streams.pipeline.sink import write_points
+from streams.pipeline.one_pass import OnePass
 from streams.pipeline.state import SensorStates
+from streams.runtime.batch import Fetched, Outputs, Points
+from streams.runtime.consumer import log_stall
 from streams.settings import Settings
-from streams.sinks.influx import InfluxWriter, Refused
+from streams.sinks.influx import Refused
+from streams.sinks.points import write_points
 
 CITY = SiteRegistry.generate(count=6, seed=4)
 SETTINGS = Settings(topic_prefix="unit.", partitions=4)
@@ -36,8 +36,7 @@ START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 
 def one_pass() -> OnePass:
-    # Neither client connects before its first send; the steps send nothing.
-    return OnePass(SETTINGS, CITY, PipelineCounters(worker="w"), Publisher(SETTINGS), InfluxWriter(SETTINGS))
+    return OnePass(SETTINGS, CITY, PipelineCounters(worker="w"))
 
 
 def readings(count: int, sensors: int = 3) -> list[Reading]:
@@ -86,10 +85,8 @@ def test_a_batch_of_valid_readings_is_published_scored_written_and_changelogged_
     assert [(p.event, p.original) for p in sink] == [
         (e, value) for e, (_, value) in zip(batch, scored, strict=True)
     ]
-    # One record per sensor that changed, on the partition its events came from.
-    assert {p: [key for key, _ in records] for p, records in out.changelog.items()} == {
-        e.partition: [e.key] for e in batch
-    }
+    # One record per sensor that changed.
+    assert sorted(key or b"" for key, _ in out.tables[NAMES.state]) == sorted({e.key or b"" for e in batch})
     assert worker.counters.events[("clean", "accepted", "")] == len(batch)
     assert worker.states.changelog() == {}, "the changelog is taken once"
 
@@ -156,9 +153,9 @@ def test_a_restored_worker_takes_an_uncommitted_batch_again_as_a_replay_not_as_d
 
     # A successor restores the changelog written with the batch, whose offsets were never committed.
     second = one_pass()
-    for partition, records in out.changelog.items():
-        for key, value in records:
-            assert key is not None and second.states.load(key, partition, value)
+    partition_of = {e.key: e.partition for e in batch}
+    for key, value in out.tables[NAMES.state]:
+        assert key is not None and second.states.load(key, partition_of[key], value)
     again = Outputs()
     second.steps(batch, again)
     assert again.rejected == []
@@ -235,58 +232,14 @@ async def test_a_batch_influxdb_takes_is_one_write() -> None:
     assert len(writer.writes) == 1 and out.rejected == []
 
 
-class TimelinePublisher(Publisher):
-    """Takes every send at once, after a moment in flight, noting when each began and ended."""
-
-    def __init__(self, timeline: list[tuple[str, str]]) -> None:
-        super().__init__(SETTINGS)
-        self.timeline = timeline
-
-    async def publish(self, topic: str, records: Sequence[Record]) -> int:
-        self.timeline.append(("sent", topic))
-        await asyncio.sleep(0.01)
-        self.timeline.append(("accepted", topic))
-        return len(records)
-
-    async def publish_to_partitions(self, topic: str, by_partition: Mapping[int, Sequence[Record]]) -> int:
-        return await self.publish(topic, [record for records in by_partition.values() for record in records])
-
-
-class TimelineWriter:
-    def __init__(self, timeline: list[tuple[str, str]]) -> None:
-        self.timeline = timeline
-
-    async def write(self, lines: Sequence[str]) -> None:
-        self.timeline.append(("sent", "influxdb"))
-        await asyncio.sleep(0.02)
-        self.timeline.append(("accepted", "influxdb"))
-
-
-async def test_the_changelog_goes_only_once_every_other_output_of_the_batch_was_accepted() -> None:
-    """A worker killed before the changelog is stored leaves the state the batch started from, so
-    its successor makes every output again; stored after them, it never marks as seen readings
-    whose alarm events or dead letters were not stored yet."""
-    timeline: list[tuple[str, str]] = []
-    worker = OnePass(
-        SETTINGS, CITY, PipelineCounters(worker="w"), TimelinePublisher(timeline), TimelineWriter(timeline)
-    )
-    await worker.process(events([*readings(5), b"{oops"]))
-
-    changelog = timeline.index(("sent", NAMES.state))
-    others = {target for _, target in timeline if target != NAMES.state}
-    assert {NAMES.clean, NAMES.scored, NAMES.deadletter, "influxdb"} <= others
-    assert all(timeline.index(("accepted", target)) < changelog for target in others)
-    assert timeline[-1] == ("accepted", NAMES.state)
-
-
 async def test_a_stalled_batch_is_logged_with_where_each_task_waits(caplog: pytest.LogCaptureFixture) -> None:
     async def waits_for_kafka() -> None:
         await asyncio.sleep(60)
 
     waiting = asyncio.create_task(waits_for_kafka())
     await asyncio.sleep(0)
-    with caplog.at_level(logging.WARNING, logger="streams.pipeline.one_pass"):
-        log_stall(7)
+    with caplog.at_level(logging.WARNING, logger="streams.runtime.consumer"):
+        log_stall("the-pass", 7)
     waiting.cancel()
-    assert "a batch of 7 events has been in hand for 60 s" in caplog.text
+    assert "the-pass: a batch of 7 events has been in hand for 60 s" in caplog.text
     assert "in waits_for_kafka" in caplog.text, "the stack of each task"

@@ -1,7 +1,9 @@
-"""One batch of the pass: the events fetched together, and everything they produce.
+"""One batch of one partition: the events fetched together, and everything they produce.
 
-The steps add their results to :class:`Outputs`; the pass sends them all at once (Kafka and
-InfluxDB in flight together) and commits the batch's offsets only once every one was accepted.
+A runner's steps add their results to :class:`Outputs`; the consumer sends them all in one Kafka
+transaction with the batch's offsets (:mod:`streams.runtime.transactions`), so they are stored
+together or not at all. Points reach InfluxDB through the ``points`` topic, written by the sink
+once their transaction committed (:mod:`streams.sinks.points`).
 """
 
 from __future__ import annotations
@@ -59,12 +61,16 @@ class Points:
 
 @dataclass(slots=True)
 class Outputs:
-    """What one batch produces: records by topic, changelog records by partition, points, and
-    the events rejected (with the step that rejected them)."""
+    """What one batch of one partition produces: records by topic, the records of its state's
+    changelogs (by topic; they go to the batch's own partition), points, and the events rejected
+    (with the step that rejected them)."""
 
     records: defaultdict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
-    changelog: dict[int, list[Record]] = field(default_factory=dict)
+    tables: defaultdict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
     points: list[Points] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+    """Points no event stands behind (a detector's summary): written as they are, never
+    dead-lettered."""
     rejected: list[tuple[Event, Rejection, str, bytes]] = field(default_factory=list)
 
     def reject(self, event: Event, rejection: Rejection, stage: str, original: bytes | None = None) -> None:
