@@ -37,6 +37,7 @@ from streams.ingest.feed import FeedStats, feed_city, plan_feed
 from streams.kafka.topics import (
     TopicNames,
     consumer_lag,
+    count_records,
     end_offsets,
     ensure_city_topics,
     group_state,
@@ -243,6 +244,7 @@ async def run_city(
     await ensure_city_topics(settings, registry)
     summary = Summary(sites=len(registry), sensors=sum(len(s.sensors) for s in registry.sites))
     before = await record_counts(settings, names.all())
+    offsets_before = await end_offsets(settings, (names.clean, names.scored, names.deadletter))
     deadletter_before = await end_offsets(settings, (names.deadletter,))
     quality_before = await end_offsets(settings, (names.quality,))
     judged_before = await end_offsets(settings, (names.labels, names.alerts))
@@ -287,9 +289,7 @@ async def run_city(
                     if process.poll() is not None:
                         raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
                 counts = await record_counts(settings, names.all())
-                lag = await consumer_lag(
-                    settings, settings.app_id, (names.raw, names.commands, names.neighbours)
-                )
+                lag = await _lag(settings, names)
                 elapsed = time.monotonic() - clock
                 live.update(_progress(elapsed, feed, counts, before, names, lag))
                 if feeding.done():
@@ -307,21 +307,31 @@ async def run_city(
     finally:
         for process in processes:
             stop_worker(process)
-    after = await record_counts(settings, names.all())
     summary.produced = feed.produced
     summary.malformed_sent = feed.malformed
     summary.injected = feed.labels
     if feed.event_start is not None and feed.event_end is not None:
         summary.event_hours = (feed.event_end - feed.event_start).total_seconds() / 3600
-    summary.cleaned = after[names.clean] - before[names.clean]
-    summary.dead_lettered = after[names.deadletter] - before[names.deadletter]
-    summary.scored = after[names.scored] - before[names.scored]
+    summary.cleaned = await count_records(settings, names.clean, offsets_before)
+    summary.dead_lettered = await count_records(settings, names.deadletter, offsets_before)
+    summary.scored = await count_records(settings, names.scored, offsets_before)
     summary.dead_letter_reasons = await _dead_letter_reasons(settings, deadletter_before)
     summary.health_episodes = await _health_episodes(settings, quality_before)
     summary.in_influx = await count_points(settings, since) - points_before
     summary.anomalous = await count_points(settings, f"{since} AND anomalous = true") - anomalous_before
     summary.episodes = await _episodes(settings, names, judged_before, since)
     return summary
+
+
+async def _lag(settings: Settings, names: TopicNames) -> int | None:
+    """Events the workers have not committed yet: the pass's, the alert router's and the sink's
+    (whose points the summary counts in InfluxDB)."""
+    lags = [
+        await consumer_lag(settings, settings.app_id, (names.raw, names.commands, names.neighbours)),
+        await consumer_lag(settings, f"{settings.app_id}-alert-router", (names.alerts,)),
+        await consumer_lag(settings, f"{settings.app_id}-sink", (names.points,)),
+    ]
+    return None if None in lags else sum(lag or 0 for lag in lags)
 
 
 def _progress(

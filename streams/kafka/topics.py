@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,7 +263,9 @@ async def end_offsets(
 
 
 async def record_counts(settings: Settings, topics: tuple[str, ...]) -> dict[str, int]:
-    """How many records each topic holds: the sum over partitions of the end offsets."""
+    """The sum over each topic's partitions of the end offsets: its records, and on a topic
+    written in transactions one marker per transaction and partition too (:func:`count_records`
+    counts the records alone, by reading them)."""
     counts = dict.fromkeys(topics, 0)
     for tp, offset in (await end_offsets(settings, topics)).items():
         counts[tp.topic] += offset
@@ -308,6 +311,31 @@ async def read_records(
 
     Tombstones (records without a value) are included, with ``None`` as the value.
     """
+    records: dict[int, list[tuple[int, bytes | None, bytes | None]]] = defaultdict(list)
+    async for tp, batch in committed_batches(settings, topic, since, partitions):
+        records[tp.partition].extend((tp.partition, r.key, r.value) for r in batch)
+    return [record for partition in sorted(records) for record in records[partition]]
+
+
+async def count_records(
+    settings: Settings, topic: str, since: dict[TopicPartition, int] | None = None
+) -> int:
+    """How many committed records ``topic`` holds from the offsets ``since`` (default: the start):
+    its offsets count transaction markers and aborted records too."""
+    count = 0
+    async for _, batch in committed_batches(settings, topic, since):
+        count += len(batch)
+    return count
+
+
+async def committed_batches(
+    settings: Settings,
+    topic: str,
+    since: dict[TopicPartition, int] | None = None,
+    partitions: set[int] | None = None,
+) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+    """The committed records of ``topic`` from ``since`` to its last stable offset, as the
+    consumer fetches them (see :func:`read_records`)."""
     since = since or {}
     ends = {
         tp: end
@@ -315,12 +343,14 @@ async def read_records(
         if end > since.get(tp, 0) and (partitions is None or tp.partition in partitions)
     }
     if not ends:
-        return []
+        return
     consumer = AIOKafkaConsumer(
-        **aiokafka_options(settings), enable_auto_commit=False, isolation_level="read_committed"
+        **aiokafka_options(settings),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
-    records: dict[TopicPartition, list[tuple[int, bytes | None, bytes | None]]] = {tp: [] for tp in ends}
     try:
         consumer.assign(list(ends))
         for tp in ends:
@@ -332,7 +362,7 @@ async def read_records(
         while pending:
             batches: dict[TopicPartition, list[Any]] = await consumer.getmany(*pending, timeout_ms=500)
             for tp, batch in batches.items():
-                records[tp].extend((tp.partition, r.key, r.value) for r in batch if r.offset < ends[tp])
+                yield tp, [r for r in batch if r.offset < ends[tp]]
             # Compaction, transaction markers and aborted records leave offsets no record is
             # returned at: where the consumer stands says when a partition is done.
             for tp in list(pending):
@@ -340,7 +370,6 @@ async def read_records(
                     pending.discard(tp)
     finally:
         await consumer.stop()
-    return [record for tp in sorted(records, key=lambda tp: tp.partition) for record in records[tp]]
 
 
 async def latest_records(

@@ -24,7 +24,7 @@ from streams import stack
 from streams.ingest.mqtt_gateway import check, sensor_key
 from streams.ingest.mqtt_source import topic_filter
 from streams.kafka.clients import aiokafka_options
-from streams.kafka.topics import end_offsets, record_counts
+from streams.kafka.topics import count_records, end_offsets
 from streams.settings import Settings
 from tests.conftest import GatewayFactory, Message, Publish, gateway_log, stop_gateway, wait_for_gateway_log
 from tests.feeding import city_events, wait_for
@@ -260,8 +260,7 @@ def _restart_broker(settings: Settings) -> None:
 
 async def _counts(settings: Settings) -> tuple[int, int]:
     raw, dead = settings.topic("readings.raw"), settings.topic("readings.deadletter")
-    counts = await record_counts(settings, (raw, dead))
-    return counts[raw], counts[dead]
+    return await count_records(settings, raw), await count_records(settings, dead)
 
 
 async def _wait_for_counts(settings: Settings, raw: int, dead: int) -> None:
