@@ -23,8 +23,9 @@ from sensors.reading import Reading
 from streams.city import load_city
 from streams.job import until_group_is_stable
 from streams.kafka.clients import aiokafka_options
+from streams.kafka.groups import consumer_lag
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import TopicNames, consumer_lag, ensure_city_topics
+from streams.kafka.topics import TopicNames, ensure_city_topics
 from streams.settings import Settings
 from streams.stack import create_database
 from streams.worker import start_worker, stop_worker
@@ -76,6 +77,7 @@ async def _listener(settings: Settings, topics: list[str]) -> AIOKafkaConsumer:
         **aiokafka_options(settings),
         auto_offset_reset="latest",
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     while not consumer.assignment():

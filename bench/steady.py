@@ -41,7 +41,8 @@ from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.ingest.feed import feed_city
 from streams.job import until_group_is_stable
-from streams.kafka.topics import TopicNames, consumer_lag, ensure_city_topics
+from streams.kafka.groups import consumer_lag
+from streams.kafka.topics import TopicNames, ensure_city_topics
 from streams.settings import Settings
 from streams.stack import create_database
 from streams.worker import start_worker, stop_worker

@@ -23,10 +23,11 @@ from aiokafka import AIOKafkaConsumer
 
 from sensors.simulation.city import CitySimulator
 from streams.city import load_city
-from streams.job import until_group_is_stable
+from streams.job import pipeline_lag, until_group_is_stable
 from streams.kafka.clients import aiokafka_options
+from streams.kafka.groups import consumer_lag
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import consumer_lag, delete_topics, end_offsets, ensure_city_topics
+from streams.kafka.topics import delete_topics, end_offsets, ensure_city_topics
 from streams.settings import Settings
 from streams.sinks.influx import count_points
 from streams.stack import create_database, drop_database
@@ -120,8 +121,8 @@ async def until_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]
 
 async def pipeline(settings: Settings, events: int, workers: int = 1) -> Throughput:
     """``workers`` openlab workers, once they form a stable group, until every event's batch is
-    committed (which is after its outputs and points were accepted): the readings left when the
-    group was stable, over the time they took. The group's forming (each join is a rebalance)
+    committed and the sink has committed its points (written to InfluxDB): the events left when
+    the group was stable, over the time they took. The group's forming (each join is a rebalance)
     is left out: it is paid once, not per reading.
 
     Progress is read from the consumer group's committed offsets (cheap), not from InfluxDB
@@ -129,7 +130,6 @@ async def pipeline(settings: Settings, events: int, workers: int = 1) -> Through
     counted once at the end, to check that every reading arrived.
     """
     create_database(settings)
-    topics = (settings.topic("readings.raw"), settings.topic("alerts.commands"))
     logs = worker_logs(settings, workers)
     processes = [start_worker(settings, log) for log in logs]
     try:
@@ -138,8 +138,8 @@ async def pipeline(settings: Settings, events: int, workers: int = 1) -> Through
         # The clock starts before the lag is read: the readings taken while it is read count
         # against the workers.
         started = time.perf_counter()
-        left = await consumer_lag(settings, settings.app_id, topics)
-        while await consumer_lag(settings, settings.app_id, topics) != 0:
+        left = await consumer_lag(settings, settings.app_id, (settings.topic("readings.raw"),))
+        while await pipeline_lag(settings) != 0:
             await asyncio.sleep(1.0)  # each look opens Kafka clients: keep them rare
         seconds = time.perf_counter() - started
     finally:

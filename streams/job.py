@@ -34,13 +34,12 @@ from sensors.labels import Label
 from sensors.simulation.city import CitySimulator
 from streams.city import load_city
 from streams.ingest.feed import FeedStats, feed_city, plan_feed
+from streams.kafka.groups import consumer_lag, group_state
 from streams.kafka.topics import (
     TopicNames,
-    consumer_lag,
     count_records,
     end_offsets,
     ensure_city_topics,
-    group_state,
     read_values,
     record_counts,
 )
@@ -289,7 +288,7 @@ async def run_city(
                     if process.poll() is not None:
                         raise RuntimeError(f"worker {number} exited with {process.returncode}: see its log")
                 counts = await record_counts(settings, names.all())
-                lag = await _lag(settings, names)
+                lag = await pipeline_lag(settings)
                 elapsed = time.monotonic() - clock
                 live.update(_progress(elapsed, feed, counts, before, names, lag))
                 if feeding.done():
@@ -323,9 +322,10 @@ async def run_city(
     return summary
 
 
-async def _lag(settings: Settings, names: TopicNames) -> int | None:
+async def pipeline_lag(settings: Settings) -> int | None:
     """Events the workers have not committed yet: the pass's, the alert router's and the sink's
     (whose points the summary counts in InfluxDB)."""
+    names = TopicNames.of(settings)
     lags = [
         await consumer_lag(settings, settings.app_id, (names.raw, names.commands, names.neighbours)),
         await consumer_lag(settings, f"{settings.app_id}-alert-router", (names.alerts,)),

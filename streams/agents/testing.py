@@ -34,8 +34,9 @@ from sensors.site import Site
 from streams.agents.api import SCORED, Agent
 from streams.agents.runtime import AgentRunner, ensure_agent_topics, runners
 from streams.city import load_city
+from streams.kafka.groups import consumer_lag
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import TopicNames, consumer_lag, read_records, read_values
+from streams.kafka.topics import TopicNames, read_records, read_values
 from streams.metrics import PipelineCounters
 from streams.pipeline.router import AlertRouter
 from streams.runtime.consumer import BatchConsumer

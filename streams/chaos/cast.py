@@ -2,7 +2,8 @@
 that publish through the gateway.
 
 Workers and the gateway are child processes with their logs in the run's folder; a kill is a
-SIGKILL (no shutdown, as a crash), a stop a SIGTERM (as an operator's). The devices are one
+SIGKILL (no shutdown, as a crash), a stop a SIGTERM (as an operator's), a freeze a SIGSTOP (a
+process that stalls, as under a long garbage collection or a paused VM) until its SIGCONT. The devices are one
 MQTT client in this process publishing the readings of the sites they own with QoS 1.
 """
 
@@ -54,6 +55,18 @@ class Cast:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    def freeze_worker(self, index: int) -> subprocess.Popen[bytes]:
+        """SIGSTOP the worker at ``index``; it stays in the list, silent, until :meth:`thaw`."""
+        process = self.workers[index]
+        process.send_signal(signal.SIGSTOP)
+        return process
+
+    @staticmethod
+    def thaw(process: subprocess.Popen[bytes]) -> None:
+        """SIGCONT a frozen worker: it goes on where it stopped, with the batch it had in hand."""
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+
     async def remove_worker(self, index: int) -> int:
         """Stop the worker at ``index`` (SIGTERM, as an operator); its exit status. One that is
         still running after ``SLOW_STOP_SECONDS`` is asked (SIGUSR1) to write the stack of each
@@ -90,8 +103,10 @@ class Cast:
         return [f"{name} exited with {p.returncode}" for name, p in processes if p.poll() is not None]
 
     async def stop(self) -> None:
-        """Stop every process still running (SIGTERM)."""
+        """Stop every process still running (SIGTERM; a frozen worker is thawed first to hear it)."""
         processes = [*self.workers, *([self.gateway] if self.gateway else [])]
+        for process in self.workers:
+            self.thaw(process)
         await asyncio.gather(*(asyncio.to_thread(stop_worker, p) for p in processes))
         self.workers.clear()
 

@@ -19,20 +19,14 @@ from models.scoring import detector_for
 from sensors import measurements
 from sensors.cleaning import DeadLetter
 from sensors.sites import SiteRegistry
+from streams.chaos.audit import audit, committed_records, committed_values
 from streams.chaos.cast import MqttDevices
 from streams.chaos.report import ChaosReport
 from streams.chaos.tally import DetectorTally, count_alarm_events, count_dead_letters, count_points_per_sensor
 from streams.ingest.feed import FeedLedger
 from streams.kafka.clients import aiokafka_options
-from streams.kafka.topics import (
-    TopicNames,
-    committed_offsets,
-    consumer_lag,
-    end_offsets,
-    group_state,
-    read_records,
-    read_values,
-)
+from streams.kafka.groups import committed_offsets, consumer_lag, group_state
+from streams.kafka.topics import TopicNames, end_offsets
 from streams.settings import Settings
 from streams.sinks.influx import count_points, influxql
 
@@ -62,6 +56,20 @@ async def offsets_committed(settings: Settings) -> Callable[[], Awaitable[bool]]
         return committed is not None and all(committed.get(tp, 0) >= end for tp, end in ends.items())
 
     return caught_up
+
+
+async def publishing(settings: Settings, seconds: float = 30.0) -> None:
+    """Return as soon as the workers are seen publishing (``readings.scored`` grew within a
+    moment), or after ``seconds``."""
+    topic = (settings.topic("readings.scored"),)
+    deadline = time.monotonic() + seconds
+    before = sum((await retrying(lambda: end_offsets(settings, topic))).values())
+    while time.monotonic() < deadline:
+        now = sum((await retrying(lambda: end_offsets(settings, topic))).values())
+        if now > before:
+            return
+        before = now
+        await asyncio.sleep(0.1)
 
 
 def devices_in(settings: Settings, devices: MqttDevices, sent: int) -> Callable[[], Awaitable[bool]]:
@@ -122,13 +130,14 @@ async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float, since
 async def count_landed(
     settings: Settings, registry: SiteRegistry, ledger: FeedLedger, report: ChaosReport
 ) -> None:
-    """Count what landed: points per sensor, dead letters, alarm events, detectors restarted."""
+    """Count what landed: points per sensor, dead letters, alarm events, detectors restarted, and
+    whether the committed records agree with one another and with InfluxDB."""
     names = TopicNames.of(settings)
     points = await _per_sensor(settings, 'count("seq")')
     distinct = await _per_sensor(settings, 'count(distinct("seq"))')
     report.points = count_points_per_sensor(ledger.valid, points, distinct)
     letters = [
-        DeadLetter.model_validate_json(value) for value in await read_values(settings, names.deadletter)
+        DeadLetter.model_validate_json(value) for value in await committed_values(settings, names.deadletter)
     ]
     report.letters = count_dead_letters(ledger.malformed, letters)
     report.alarms = count_alarm_events(
@@ -136,6 +145,7 @@ async def count_landed(
         await _alarm_events(settings, await _owner_topics(settings, names)),
     )
     report.detectors = await _detectors_warming_again(settings, registry)
+    report.consistency = await audit(settings, {original for original, _ in ledger.malformed})
 
 
 async def _per_sensor(settings: Settings, select: str, where: str = "") -> dict[str, int]:
@@ -194,7 +204,7 @@ async def _alarm_events(settings: Settings, topics: list[str]) -> list[tuple[str
     """(alarm id, update number) of every alarm event on ``topics``."""
     events = []
     for topic in topics:
-        for _, _, value in await read_records(settings, topic):
+        for _, _, value in await committed_records(settings, topic):
             if value is not None:
                 alarm = orjson.loads(value)
                 events.append((str(alarm["alarm_id"]), int(alarm["sequence"])))

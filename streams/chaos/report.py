@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
+from streams.chaos.consistency import Consistency
 from streams.chaos.schedule import Step
 from streams.chaos.tally import AlarmTally, DetectorTally, LetterTally, PointTally
 
@@ -36,11 +37,13 @@ class ChaosReport:
     letters: LetterTally | None = None
     alarms: AlarmTally | None = None
     detectors: DetectorTally | None = None
+    consistency: Consistency | None = None
     crashed: list[str] = field(default_factory=list)
     drained: bool = False
 
     def failures(self) -> list[str]:
-        """Why the run failed; empty when nothing was lost, doubled or left without a dead letter."""
+        """Why the run failed; empty when nothing was lost, doubled or left without a dead letter,
+        and the committed records agree with one another and with InfluxDB."""
         found = [f"not recovered from: {r.step.fault}" for r in self.recoveries if r.recovered_after is None]
         found += self.crashed
         if not self.drained:
@@ -55,6 +58,8 @@ class ChaosReport:
             found.append(
                 f"alarm events missing on the owners' topics: {self.alarms.missing} (gaps {self.alarms.gaps})"
             )
+        if self.consistency is not None:
+            found += self.consistency.failures()
         return found
 
     @staticmethod
@@ -102,5 +107,31 @@ class ChaosReport:
                 f"{again.warming_again:,} sensors, {again.readings:,} readings;"
                 f" {again.from_scratch:,} from scratch",
             )
+        if self.consistency is not None:
+            self._consistency_rows(table, self.consistency)
         table.add_row("verdict", "; ".join(self.failures()) or "PASS: nothing lost, nothing twice")
         return table
+
+    @staticmethod
+    def _consistency_rows(table: Table, c: Consistency) -> None:
+        table.add_row(
+            "readings scored twice",
+            f"{c.scored.differing:,} differently ({c.scored.identical:,} identical copies)",
+        )
+        table.add_row(
+            "alarm events repeated",
+            f"{c.alarm_events.differing:,} differently ({c.alarm_events.identical:,} identical copies)",
+        )
+        table.add_row(
+            "alarms opened over an open one / anomalies never cleared",
+            f"{c.opened_over_open:,} / {c.anomalies_left_open:,}",
+        )
+        table.add_row("final state records behind their sensor", f"{c.states_behind:,}")
+        table.add_row("points unlike their committed record", f"{c.points_unlike_records:,} of {c.points:,}")
+        table.add_row("valid readings dead-lettered", f"{c.valid_dead_lettered:,}")
+        h = c.health
+        table.add_row(
+            f"on the {h.sensors:,} sensors whose readings all arrived",
+            f"{h.gaps:,} gaps, {h.stale:,} stale; {h.sensor_faults:,} sensor faults"
+            f" ({h.silences:,} for readings missing); without faults: gaps and silences 0",
+        )

@@ -21,14 +21,22 @@ from rich.console import Console
 from sensors.simulation.city import CitySimulator
 from streams import stack
 from streams.chaos.cast import Cast, MqttDevices
-from streams.chaos.probes import all_in, count_landed, devices_in, group_formed, offsets_committed, wait_until
+from streams.chaos.probes import (
+    all_in,
+    count_landed,
+    devices_in,
+    group_formed,
+    offsets_committed,
+    publishing,
+    wait_until,
+)
 from streams.chaos.report import ChaosReport, Recovery
 from streams.chaos.schedule import ChaosRules, Fault, Step, schedule
 from streams.city import load_city
 from streams.ingest.devices import DeviceStore
 from streams.ingest.feed import FeedLedger, FeedStats, feed_city, plan_feed
 from streams.job import until_group_is_stable
-from streams.kafka.topics import delete_topics, ensure_topics
+from streams.kafka.topics import delete_topics, ensure_city_topics
 from streams.settings import Settings
 from streams.stack.logins import apply_logins
 
@@ -85,9 +93,9 @@ async def run_chaos(
     handler = logging.FileHandler(folder / "chaos.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
-    await ensure_topics(settings)
-    stack.create_database(settings)
     registry = load_city(settings)
+    await ensure_city_topics(settings, registry)
+    stack.create_database(settings)
     simulator = CitySimulator(registry, seed=seed)
     sensors = sum(len(site.sensors) for site in registry.sites)
     plan = plan_feed(simulator, duration=duration, rate=rate or sensors)
@@ -184,14 +192,30 @@ async def _strike(
         case Fault.REMOVE_WORKER:
             await cast.remove_worker(rng.randrange(len(cast.workers)))
             await group_formed(settings, len(cast.workers))
-        case Fault.KILL_KAFKA:
+        case Fault.FREEZE_WORKER:
+            frozen = cast.freeze_worker(rng.randrange(len(cast.workers)))
+            await asyncio.sleep(step.down)
+            cast.thaw(frozen)
+            await group_formed(settings, len(cast.workers))
+        case Fault.KILL_KAFKA | Fault.KILL_KAFKA_MID_SEND:
+            if step.fault is Fault.KILL_KAFKA_MID_SEND:
+                await publishing(settings)
             await asyncio.to_thread(stack.kill_service, settings, "kafka")
             await asyncio.sleep(step.down)
             await asyncio.to_thread(stack.start_service, settings, "kafka")
-        case Fault.STOP_INFLUXDB:
+        case Fault.STOP_INFLUXDB | Fault.LONG_INFLUXDB_OUTAGE:
             await asyncio.to_thread(stack.stop_service, settings, "influxd")
             await asyncio.sleep(step.down)
             await asyncio.to_thread(stack.start_service, settings, "influxd")
+        case Fault.STOP_INFLUXDB_IN_REBALANCE:
+            # No batch can be committed while InfluxDB is down, so the group can form again
+            # only once it is back.
+            await asyncio.to_thread(stack.stop_service, settings, "influxd")
+            cast.kill_worker(rng.randrange(len(cast.workers)))
+            cast.add_worker()
+            await asyncio.sleep(step.down)
+            await asyncio.to_thread(stack.start_service, settings, "influxd")
+            await group_formed(settings, len(cast.workers))
         case Fault.KILL_GATEWAY:
             cast.kill_gateway()
             await asyncio.sleep(step.down)

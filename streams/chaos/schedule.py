@@ -2,15 +2,20 @@
 
 Faults come one at a time. Each waits a random moment after the one before has been recovered
 from (``gap``), lasts ``down`` seconds, and is then healed: the killed process restarted, the
-stopped service started again.
+stopped service started again, the frozen worker resumed. Some faults overlap two at once
+(:data:`OVERLAPPING`): InfluxDB down while the group rebalances, Kafka killed while the workers
+publish, and an InfluxDB outage longer than a worker may hold a batch.
 
 >>> import random
 >>> steps = schedule(ChaosRules(), random.Random(7))
 >>> sorted(step.fault.value for step in steps)  # doctest: +NORMALIZE_WHITESPACE
-['add worker', 'kill Kafka', 'kill MQTT gateway', 'kill worker', 'kill worker', 'kill worker',
- 'remove worker', 'stop InfluxDB']
+['add worker', 'freeze worker', 'freeze worker', 'kill Kafka', 'kill Kafka mid-send',
+ 'kill MQTT gateway', 'kill worker', 'kill worker', 'kill worker', 'remove worker', 'stop InfluxDB',
+ 'stop InfluxDB during a rebalance', 'stop InfluxDB for long']
 >>> [step.down for step in steps if step.fault is Fault.STOP_INFLUXDB]
 [30.0]
+>>> [step.down for step in steps if step.fault is Fault.FREEZE_WORKER]
+[40.0, 40.0]
 """
 
 from __future__ import annotations
@@ -35,6 +40,23 @@ class Fault(StrEnum):
     """Stop InfluxDB for ``down`` seconds."""
     KILL_GATEWAY = "kill MQTT gateway"
     """SIGKILL the MQTT gateway while devices publish; start it again after ``down`` seconds."""
+    FREEZE_WORKER = "freeze worker"
+    """SIGSTOP a worker for ``down`` seconds, longer than its consumer session timeout, then SIGCONT
+    it: its group has given its partitions away, and it wakes with a batch in hand (a zombie)."""
+    STOP_INFLUXDB_IN_REBALANCE = "stop InfluxDB during a rebalance"
+    """Stop InfluxDB, then SIGKILL a worker and start a new one: the group rebalances while no
+    batch can be written; InfluxDB starts again after ``down`` seconds."""
+    KILL_KAFKA_MID_SEND = "kill Kafka mid-send"
+    """SIGKILL the broker as soon as the workers are seen publishing; start it again after ``down``
+    seconds."""
+    LONG_INFLUXDB_OUTAGE = "stop InfluxDB for long"
+    """Stop InfluxDB for ``down`` seconds, longer than a worker may hold a batch."""
+
+
+OVERLAPPING = frozenset(
+    {Fault.STOP_INFLUXDB_IN_REBALANCE, Fault.KILL_KAFKA_MID_SEND, Fault.LONG_INFLUXDB_OUTAGE}
+)
+"""The faults that overlap two (or outlast a batch): in the schedule when ``ChaosRules.overlapping``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +68,12 @@ class ChaosRules:
     kafka_down_seconds: float = 5.0
     influx_down_seconds: float = 30.0
     gateway_down_seconds: float = 5.0
+    worker_freezes: int = 2
+    freeze_seconds: float = 40.0
+    """How long a worker stays frozen: longer than its consumer session timeout."""
+    overlapping: bool = True
+    """Whether the schedule has the faults of :data:`OVERLAPPING`."""
+    long_influx_down_seconds: float = 90.0
     shortest_gap_seconds: float = 5.0
     longest_gap_seconds: float = 20.0
 
@@ -71,9 +99,9 @@ class Step:
 
 
 def schedule(rules: ChaosRules, rng: random.Random) -> list[Step]:
-    """Every fault of ``rules`` once (worker kills ``worker_kills`` times) in a random order,
-    each at a random moment; a worker is never removed before one was added, so the group keeps
-    at least the workers it started with."""
+    """Every fault of ``rules`` once (worker kills ``worker_kills`` times, freezes
+    ``worker_freezes`` times) in a random order, each at a random moment; a worker is never removed
+    before one was added, so the group keeps at least the workers it started with."""
     down = {
         Fault.KILL_WORKER: rules.worker_down_seconds,
         Fault.ADD_WORKER: 0.0,
@@ -81,13 +109,15 @@ def schedule(rules: ChaosRules, rng: random.Random) -> list[Step]:
         Fault.KILL_KAFKA: rules.kafka_down_seconds,
         Fault.STOP_INFLUXDB: rules.influx_down_seconds,
         Fault.KILL_GATEWAY: rules.gateway_down_seconds,
+        Fault.FREEZE_WORKER: rules.freeze_seconds,
+        Fault.STOP_INFLUXDB_IN_REBALANCE: rules.influx_down_seconds,
+        Fault.KILL_KAFKA_MID_SEND: rules.kafka_down_seconds,
+        Fault.LONG_INFLUXDB_OUTAGE: rules.long_influx_down_seconds,
     }
-    faults = [Fault.KILL_WORKER] * rules.worker_kills + [
-        Fault.ADD_WORKER,
-        Fault.KILL_KAFKA,
-        Fault.STOP_INFLUXDB,
-        Fault.KILL_GATEWAY,
-    ]
+    faults = [Fault.KILL_WORKER] * rules.worker_kills + [Fault.FREEZE_WORKER] * rules.worker_freezes
+    faults += [Fault.ADD_WORKER, Fault.KILL_KAFKA, Fault.STOP_INFLUXDB, Fault.KILL_GATEWAY]
+    if rules.overlapping:
+        faults += sorted(OVERLAPPING)
     rng.shuffle(faults)
     added = faults.index(Fault.ADD_WORKER)
     faults.insert(rng.randint(added + 1, len(faults)), Fault.REMOVE_WORKER)

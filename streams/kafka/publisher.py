@@ -5,10 +5,14 @@ readings always land on one partition, whoever produced them. Building one recor
 partition, instead of queueing records one by one, is what lets a Python worker keep up with a
 city: the per-record cost falls from tens of microseconds to a few.
 
-Sends that Kafka has not acknowledged within ``kafka_send_stall_seconds`` are sent again through
-a new producer: now and then, after a fault, an aiokafka producer stopped sending with no error
-(README, "Guarantees"), and its sends would have waited for ever. A record whose first send did
-arrive is then on its topic twice, which at-least-once delivery allows.
+The doors (the feed, the MQTT gateway, HTTP ingest, replay) publish with it; the workers' batches
+go in transactions instead (:mod:`streams.runtime.transactions`). Sends that Kafka has not
+acknowledged within ``kafka_send_stall_seconds`` are sent again through a new producer: an
+aiokafka producer whose sender task has ended sends nothing and says nothing
+(aio-libs/aiokafka#1039; ``tests/integration/pipeline/test_publisher.py`` makes one), and its
+sends would wait for ever. A record whose first send did arrive is then on its topic twice, which
+the pass's cleaning takes as a replay of the sensor's sequence number. After
+``kafka_request_timeout_seconds`` a send fails.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.kafka.clients import aiokafka_options
@@ -145,9 +149,13 @@ class Publisher:
 
     async def publish_to_partitions(self, topic: str, by_partition: Mapping[int, Sequence[Record]]) -> int:
         """Send records to the partitions given (whatever their keys); return their count once
-        Kafka has acknowledged them all."""
+        Kafka has acknowledged them all. Raises ``KafkaTimeoutError`` once
+        ``OPENLAB_KAFKA_REQUEST_TIMEOUT_SECONDS`` passed without."""
         stall = self.settings.kafka_send_stall_seconds
+        deadline = asyncio.get_running_loop().time() + self.settings.kafka_request_timeout_seconds
         while True:
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaTimeoutError(f"Kafka took no send to {topic} within the request timeout")
             try:
                 await self.start()
             except KafkaError as error:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from sensors.sites import SiteRegistry
 from streams.kafka.clients import aiokafka_options
@@ -272,32 +272,6 @@ async def record_counts(settings: Settings, topics: tuple[str, ...]) -> dict[str
     return counts
 
 
-async def consumer_lag(settings: Settings, group: str, topics: tuple[str, ...]) -> int | None:
-    """Records on ``topics`` that consumer group ``group`` has not yet committed.
-
-    ``None`` while the broker cannot say yet (its group coordinator is still starting).
-    """
-    ends = await end_offsets(settings, topics)
-    done = await committed_offsets(settings, group)
-    if done is None:
-        return None
-    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
-
-
-async def committed_offsets(settings: Settings, group: str) -> dict[TopicPartition, int] | None:
-    """The offsets consumer group ``group`` has committed, by partition; ``None`` while the
-    broker cannot say yet (its group coordinator is still starting)."""
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    except GroupCoordinatorNotAvailableError:
-        return None
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
-
-
 async def read_records(
     settings: Settings,
     topic: str,
@@ -389,16 +363,3 @@ async def read_values(
 ) -> list[bytes]:
     """The values of :func:`read_records`, without tombstones."""
     return [value for _, _, value in await read_records(settings, topic, since) if value is not None]
-
-
-async def group_state(settings: Settings, group: str) -> tuple[str, int]:
-    """The state of consumer group ``group`` (``Stable``, ``PreparingRebalance``, ``Empty``,
-    ...) and how many members it has."""
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        (response,) = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    (described,) = response.to_object()["groups"]
-    return str(described["state"]), len(described["members"])

@@ -97,6 +97,8 @@ def owner_consumer(settings: Settings, access: OwnerAccess, password: str, name:
         group_id=f"{access.group_prefix}{name}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # The router copies alarm events in transactions: an aborted copy is never an owner's.
+        isolation_level="read_committed",
     )
 
 

@@ -14,8 +14,9 @@ from sensors.measurements import CONGESTION
 from sensors.simulation.city import CitySimulator
 from streams.agents.testing import scored, sites_with
 from streams.city import load_city
+from streams.kafka.groups import committed_offsets
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import committed_offsets, read_values
+from streams.kafka.topics import read_values
 from streams.settings import Settings
 from streams.sinks.influx import count_points, influxql
 from tests.conftest import WorkerFactory

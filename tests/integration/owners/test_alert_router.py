@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from sensors.cleaning import DeadLetter
+from streams.kafka.groups import consumer_lag
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import TopicNames, consumer_lag, ensure_topics, read_records, read_values
+from streams.kafka.topics import TopicNames, ensure_topics, read_records, read_values
 from streams.metrics import PipelineCounters
 from streams.pipeline.router import ROUTER_STAGE, AlertRouter
 from streams.runtime.consumer import BatchConsumer

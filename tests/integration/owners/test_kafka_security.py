@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from streams import stack
 from streams.cli.root import main
-from streams.kafka.topics import consumer_lag
+from streams.kafka.groups import consumer_lag
 from streams.owners.acls import OwnerAccess, grant
 from streams.settings import Settings
 from streams.sinks.influx import count_points

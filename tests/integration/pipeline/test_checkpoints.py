@@ -13,8 +13,9 @@ from models.detectors.checkpoint import dump_detector, load_detector
 from models.scoring import ScoredReading, detector_for, score_reading
 from sensors.reading import Reading
 from streams.city import load_city
+from streams.kafka.groups import consumer_lag
 from streams.kafka.publisher import Publisher
-from streams.kafka.topics import consumer_lag, read_records, read_values
+from streams.kafka.topics import read_records, read_values
 from streams.pipeline.checkpoints import DetectorCheckpoints
 from streams.settings import Settings
 from tests.conftest import WorkerFactory

@@ -13,7 +13,8 @@ import signal
 from datetime import UTC, datetime, timedelta
 
 from streams import stack
-from streams.kafka.topics import group_state, read_values
+from streams.kafka.groups import group_state
+from streams.kafka.topics import read_values
 from streams.settings import Settings
 from streams.sinks.influx import count_points
 from streams.worker import stop_worker

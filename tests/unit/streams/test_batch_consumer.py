@@ -5,7 +5,7 @@ test_faults, test_zombie, test_chaos."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -43,7 +43,7 @@ class Consumer:
     """An aiokafka consumer's surface the batch consumer uses, with the group's committed offsets."""
 
     def __init__(
-        self, positions: dict[TopicPartition, int], committed: dict[TopicPartition, int | None]
+        self, positions: dict[TopicPartition, int], committed: Mapping[TopicPartition, int | None]
     ) -> None:
         self.states = {tp: Position(offset) for tp, offset in positions.items()}
         self.group_committed = committed
@@ -142,13 +142,13 @@ def records(partition: int, offsets: range, value: bytes = b"{}") -> list[Fetche
 
 
 def batch_consumer(
-    positions: dict[TopicPartition, int], committed: dict[TopicPartition, int | None], held: set[int]
+    positions: dict[TopicPartition, int], committed: Mapping[TopicPartition, int | None], held: set[int]
 ) -> tuple[BatchConsumer, Consumer, Transactions, Runner]:
     runner = Runner()
     consumer = Consumer(positions, committed)
     transactions = Transactions(held)
     worker = BatchConsumer(SETTINGS, runner, PipelineCounters(worker="w"))
-    worker.consumer = consumer  # type: ignore[assignment]
+    worker.consumer = consumer
     worker.transactions = transactions  # type: ignore[assignment]
     worker.partitions = frozenset(held)
     return worker, consumer, transactions, runner
