@@ -24,8 +24,9 @@ from streams.chaos.cast import MqttDevices
 from streams.chaos.report import ChaosReport
 from streams.chaos.tally import DetectorTally, count_alarm_events, count_dead_letters, count_points_per_sensor
 from streams.ingest.feed import FeedLedger
+from streams.job import pipeline_lag
 from streams.kafka.clients import aiokafka_options
-from streams.kafka.groups import committed_offsets, consumer_lag, group_state
+from streams.kafka.groups import committed_offsets, group_state
 from streams.kafka.topics import TopicNames, end_offsets
 from streams.settings import Settings
 from streams.sinks.influx import count_points, influxql
@@ -84,14 +85,10 @@ def devices_in(settings: Settings, devices: MqttDevices, sent: int) -> Callable[
 
 def all_in(settings: Settings, devices: MqttDevices) -> Callable[[], Awaitable[bool]]:
     """The check that the pipeline has drained: nothing left to commit, every device reading in."""
-    names = TopicNames.of(settings)
     arrived = devices_in(settings, devices, devices.sent)
 
     async def drained() -> bool:
-        return (
-            await consumer_lag(settings, settings.app_id, (names.raw, names.commands)) == 0
-            and await arrived()
-        )
+        return await pipeline_lag(settings) == 0 and await arrived()
 
     return drained
 

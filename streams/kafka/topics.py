@@ -29,6 +29,12 @@ the cleaner keep up with a record per sensor per batch, so a worker restoring st
 more than the latest record of each sensor."""
 
 
+OWNER_PARTITIONS = 1
+"""An owner's alarm topic has one partition: a few alarms an hour, in one order. With the
+pipeline's count instead, a city of 297 owners on 12 partitions made 3,564 partitions, and a
+broker that also kept a test suite's topics ran out of file descriptors."""
+
+
 OWNER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 """What an owner id may be: it names a topic (:meth:`TopicNames.owner`), a Kafka user and a
 group prefix."""
@@ -122,9 +128,10 @@ async def ensure_topics(
     owners: Iterable[str] = (),
 ) -> list[str]:
     """Create the pipeline's topics, the topics ``more`` and the alarm topics of ``owners``
-    (:meth:`TopicNames.owner`) that do not exist yet, all with the pipeline's partition count,
-    and wait for their leaders; return the names created. The pipeline's changelogs, and the
-    topics ``compacted``, keep only the latest record of each key.
+    (:meth:`TopicNames.owner`) that do not exist yet, with the pipeline's partition count (an
+    owner's: :data:`OWNER_PARTITIONS`), and wait for their leaders; return the names created.
+    The pipeline's changelogs, and the topics ``compacted``, keep only the latest record of each
+    key.
 
     The broker creates no topic on first use (``auto.create.topics.enable=false``): a topic a
     client sends to or subscribes to must have been made here first. Those that exist already
@@ -135,6 +142,7 @@ async def ensure_topics(
     names = TopicNames.of(settings)
     keep_latest = {names.checkpoints, names.state, *compacted}
     alike = {*names.partitioned_alike(), *more, *compacted}
+    owned = {names.owner(owner) for owner in owners}
     needs = {
         name: TopicNeeds(settings.partitions if name in alike else None, name in keep_latest)
         for name in (*names.all(), *more, *compacted, *(names.owner(owner) for owner in owners))
@@ -150,7 +158,7 @@ async def ensure_topics(
         wanted = [
             NewTopic(
                 name,
-                settings.partitions,
+                settings.partitions if name not in owned else OWNER_PARTITIONS,
                 settings.replication_factor,
                 topic_configs=COMPACTED if need.compacted else {},
             )

@@ -35,7 +35,7 @@ from confluent_kafka.admin import (
 )
 
 from streams.kafka.clients import librdkafka_config
-from streams.kafka.topics import OWNER_ID, TopicNames
+from streams.kafka.topics import OWNER_ID, OWNER_PARTITIONS, TopicNames
 from streams.settings import Settings
 
 SCRAM_ITERATIONS = 8192
@@ -132,7 +132,7 @@ def grant(settings: Settings, owner_id: str, password: str) -> OwnerAccess:
     access = OwnerAccess.of(settings, owner_id)
     set_login(settings, owner_id, password)
     admin = _admin(settings)
-    topic = NewTopic(access.topic, settings.partitions, settings.replication_factor)
+    topic = NewTopic(access.topic, OWNER_PARTITIONS, settings.replication_factor)
     _wait(admin.create_topics([topic]), ignore=frozenset({KafkaError.TOPIC_ALREADY_EXISTS}))
     _wait(admin.create_acls(access.acls()))
     return access

@@ -15,7 +15,14 @@ from aiokafka.errors import KafkaError
 from streams.city import load_city
 from streams.kafka.clients import aiokafka_options
 from streams.kafka.topic_checks import TopicMismatchError
-from streams.kafka.topics import TopicNames, delete_topics, end_offsets, ensure_city_topics, ensure_topics
+from streams.kafka.topics import (
+    OWNER_PARTITIONS,
+    TopicNames,
+    delete_topics,
+    end_offsets,
+    ensure_city_topics,
+    ensure_topics,
+)
 from streams.settings import Settings
 
 pytestmark = pytest.mark.services
@@ -52,7 +59,7 @@ async def test_every_owner_of_the_city_has_its_alarm_topic_before_a_worker_start
     assert len(owners) > 1
     partitions = await end_offsets(settings, tuple(names.owner(owner) for owner in sorted(owners)))
     assert {tp.topic for tp in partitions} == {names.owner(owner) for owner in owners}
-    assert len(partitions) == len(owners) * settings.partitions
+    assert len(partitions) == len(owners) * OWNER_PARTITIONS
     # Again: nothing to make, nothing refused.
     assert await ensure_city_topics(settings, load_city(settings)) == []
 

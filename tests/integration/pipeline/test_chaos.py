@@ -41,9 +41,7 @@ from streams.chaos.run import run_chaos
 from streams.chaos.schedule import OVERLAPPING, ChaosRules, Fault
 from streams.city import load_city
 from streams.ingest.feed import FeedStats, feed_city, plan_feed
-from streams.job import until_group_is_stable
-from streams.kafka.groups import consumer_lag
-from streams.kafka.topics import TopicNames
+from streams.job import pipeline_lag, until_group_is_stable
 from streams.settings import Settings
 from streams.sinks.influx import count_points
 from streams.testing import isolated
@@ -103,12 +101,10 @@ async def test_a_worker_frozen_past_its_session_timeout_leaves_no_trace(
     )
     await asyncio.gather(feeding, freeze_twice(workers[0], time.monotonic(), ticked))
 
-    names = TopicNames.of(settings)
-
     async def drained() -> bool:
-        return await consumer_lag(settings, settings.app_id, (names.raw, names.commands)) == 0
+        return await pipeline_lag(settings) == 0
 
-    await wait_for("the workers to commit every reading", drained, seconds=120)
+    await wait_for("the workers to commit every reading and the sink every point", drained, seconds=120)
     for process in workers:
         stop_worker(process)
     landed = await audit(settings)

@@ -22,7 +22,7 @@ from streams.kafka.site_registry import (
     read_registry,
     topic_configs,
 )
-from streams.kafka.topics import TopicNames, end_offsets, read_records
+from streams.kafka.topics import OWNER_PARTITIONS, TopicNames, end_offsets, read_records
 from streams.settings import Settings
 
 pytestmark = pytest.mark.services
@@ -60,7 +60,7 @@ async def test_the_city_is_published_to_a_compacted_topic_and_read_back(pipeline
     assert latest[city.sites[11].site_id] == city.sites[11]
     # The new owner's alarm topic was made with the publication, before any alarm names it.
     owner_topic = TopicNames.of(settings).owner("owner-999")
-    assert len(await end_offsets(settings, (owner_topic,))) == settings.partitions
+    assert len(await end_offsets(settings, (owner_topic,))) == OWNER_PARTITIONS
 
 
 async def test_pruning_deletes_the_sites_that_left_the_registry(pipeline_settings: Settings) -> None:
