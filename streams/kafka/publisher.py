@@ -92,7 +92,16 @@ async def send_records(
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+    for delivery in deliveries:
+        # A send given up on (its transaction aborted, its producer fenced or replaced) fails
+        # later, with no one waiting: its error is the transaction's, already handled.
+        delivery.add_done_callback(_retrieved)
     await asyncio.gather(*deliveries)
+
+
+def _retrieved(delivery: asyncio.Future[object]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 class Publisher:

@@ -21,7 +21,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -34,6 +34,9 @@ from streams.settings import Settings
 from streams.sinks.influx import Refused
 
 log = logging.getLogger(__name__)
+
+_STAGE, _PRODUCED, _LINES = 0, 5, 7
+"""Where a points item holds its step, its event's production time and its lines."""
 
 SINK_STAGE = "sink"
 """The stage of a reading's point (the score step's), and of the dead letters of a ``points``
@@ -64,33 +67,19 @@ async def write_points(writer: PointWriter, points: Sequence[Points], out: Outpu
     return written
 
 
-def read_points(value: bytes) -> tuple[list[Points], list[str]]:
-    """The points items and summaries of one ``points`` record (see
-    :func:`streams.runtime.transactions.points_records`).
+def points_of(item: list[Any]) -> Points:
+    """One item of a ``points`` record (see :func:`streams.runtime.transactions.points_records`)
+    as the :class:`Points` of its event, which the sink dead-letters if InfluxDB refuses them.
 
-    >>> item = ["clean", "x.raw", 3, 17, "S1", 1000, "{}", ["m v=1 0"]]
-    >>> value = orjson.dumps({"items": [item], "summaries": ["s v=2 0"]})
-    >>> items, summaries = read_points(value)
-    >>> items[0].stage, items[0].event.offset, items[0].event.key, items[0].lines, summaries
-    ('clean', 17, b'S1', ['m v=1 0'], ['s v=2 0'])
+    >>> points = points_of(["clean", "x.raw", 3, 17, "S1", 1000, "{}", ["m v=1 0"]])
+    >>> points.stage, points.event.offset, points.event.key, points.original, points.lines
+    ('clean', 17, b'S1', b'{}', ['m v=1 0'])
     """
-    data = orjson.loads(value)
-    items = [
-        Points(
-            Fetched(
-                topic, partition, offset, None if key is None else key.encode(), original.encode(), produced
-            ),
-            stage,
-            original.encode(),
-            lines,
-        )
-        for stage, topic, partition, offset, key, produced, original, lines in data["items"]
-    ]
-    return items, list(data["summaries"])
-
-
-def _bytes(key: str | None) -> bytes | None:
-    return None if key is None else key.encode()
+    stage, topic, partition, offset, key, produced, original, lines = item
+    event = Fetched(
+        topic, partition, offset, None if key is None else key.encode(), original.encode(), produced
+    )
+    return Points(event, stage, original.encode(), lines)
 
 
 class PointSink(StatelessRunner):
@@ -107,17 +96,21 @@ class PointSink(StatelessRunner):
 
     async def take(self, partition: int, events: Sequence[Event]) -> Outputs:
         out = Outputs()
-        items: list[Points] = []
+        items: list[list[Any]] = []
         summaries: list[str] = []
         for event in events:
             try:
-                taken, lines = read_points(event.value or b"")
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                data = orjson.loads(event.value or b"")
+                items += data["items"]
+                summaries += data["summaries"]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
                 out.reject(event, Rejection(Reason.SCHEMA, f"not a points record: {error!r}"), SINK_STAGE)
-                continue
-            items += taken
-            summaries += lines
-        written = await write_points(self.writer, items, out)
+        try:
+            # The items are made into Points (an event each, to dead-letter) only if InfluxDB refuses.
+            await self.writer.write([line for item in items for line in item[_LINES]])
+            written = Counter(item[_STAGE] for item in items)
+        except Refused:
+            written = await write_points(self.writer, [points_of(item) for item in items], out)
         for stage, n in written.items():
             self.counters.count(stage, "written", n=n)
         if summaries:
@@ -125,6 +118,6 @@ class PointSink(StatelessRunner):
                 await self.writer.write(summaries)
             except Refused as refusal:
                 log.warning("InfluxDB refused %d summary points: %s", len(summaries), refusal)
-        readings = [item.event.timestamp for item in items if item.stage == SINK_STAGE]
+        readings = [item[_PRODUCED] for item in items if item[_STAGE] == SINK_STAGE]
         self.counters.observe_latency(time.time(), readings)
         return out
