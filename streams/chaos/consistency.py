@@ -253,9 +253,23 @@ def states_behind(states: Iterable[tuple[bytes, bytes | None]], readings: Mappin
     return behind
 
 
-def valid_dead_lettered(letters: Iterable[DeadLetter], malformed: Collection[bytes]) -> int:
-    """Dead letters (each source event once) of events that were not sent ``malformed``: valid
-    readings refused, as duplicates of themselves, too late, or a batch that failed."""
+def valid_dead_lettered(
+    letters: Iterable[DeadLetter], malformed: Collection[bytes], scored: Collection[tuple[str, int]]
+) -> int:
+    """Dead letters (each source event once) of events that were not sent ``malformed`` and whose
+    reading was never scored: valid readings lost to the dead letters (refused as duplicates of
+    themselves, too late, or in a batch that failed). A second copy of a reading that was scored
+    (a door sends again what Kafka did not acknowledge in time) is rightly a ``duplicate``.
+
+    >>> from datetime import UTC, datetime
+    >>> from sensors.cleaning import Reason, Rejection
+    >>> def letter(original: bytes, offset: int) -> DeadLetter:
+    ...     return DeadLetter.of(Rejection(Reason.DUPLICATE, ""), stage="clean", original=original,
+    ...                          key=None, source=("raw", 0, offset), at=datetime.now(UTC))
+    >>> copies = [letter(b'{"sensor_id": "S1", "seq": 7}', 1)]
+    >>> valid_dead_lettered(copies, (), {("S1", 7)}), valid_dead_lettered(copies, (), ())
+    (0, 1)
+    """
     seen: set[tuple[str, str, int, int]] = set()
     valid = 0
     for letter in letters:
@@ -263,8 +277,18 @@ def valid_dead_lettered(letters: Iterable[DeadLetter], malformed: Collection[byt
         if letter.source_offset >= 0 and source in seen:
             continue
         seen.add(source)
-        valid += letter.original not in malformed
+        if letter.original in malformed:
+            continue
+        valid += _reading_key(letter.original) not in scored
     return valid
+
+
+def _reading_key(original: bytes) -> tuple[str, int] | None:
+    try:
+        reading = orjson.loads(original)
+        return str(reading["sensor_id"]), int(reading["seq"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka import TopicPartition as ConfluentPartition
+from confluent_kafka.admin import AdminClient
 
-from streams.kafka.clients import aiokafka_options
+from streams.kafka.clients import aiokafka_options, librdkafka_config
 from streams.kafka.topics import end_offsets
 from streams.settings import Settings
 
@@ -48,3 +53,37 @@ async def group_state(settings: Settings, group: str) -> tuple[str, int]:
         await admin.close()
     (described,) = response.to_object()["groups"]
     return str(described["state"]), len(described["members"])
+
+
+class UnstableOffsets(Exception):
+    """The group has offsets in a transaction not ended yet (or the broker could not say)."""
+
+
+async def stable_offsets(
+    settings: Settings, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int | None]:
+    """The offsets ``group`` has committed on ``partitions`` (``None``: none), once no transaction
+    that commits offsets of theirs is still open: Kafka answers a plain offset fetch with the
+    offsets before such a transaction even after it committed, until the group coordinator has
+    taken in its marker, and a worker that took over a partition from there would take its last
+    batch again. Raises :class:`UnstableOffsets` while one is still open.
+
+    Asked with librdkafka's admin client (aiokafka's offset fetch stops at a version without
+    ``require_stable``), a new one each time: one made before a broker restart timed out on every
+    request after it, here.
+    """
+    admin = AdminClient(librdkafka_config(settings))
+    request = ConsumerGroupTopicPartitions(
+        group, [ConfluentPartition(tp.topic, tp.partition) for tp in partitions]
+    )
+    futures = admin.list_consumer_group_offsets([request], require_stable=True, request_timeout=10.0)
+    try:
+        answer = await asyncio.wrap_future(futures[group])
+    except KafkaException as error:
+        raise UnstableOffsets(f"group {group}: {error}") from error
+    offsets: dict[TopicPartition, int | None] = {}
+    for found in answer.topic_partitions:
+        if found.error is not None:
+            raise UnstableOffsets(f"group {group}, {found.topic}-{found.partition}: {found.error}")
+        offsets[TopicPartition(found.topic, found.partition)] = found.offset if found.offset >= 0 else None
+    return offsets

@@ -26,6 +26,7 @@ is keyed alike), so one partition's state, outputs and offsets belong together.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import io
 import logging
 import time
@@ -39,6 +40,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from sensors.cleaning import Reason, Rejection
 from sensors.measurements import REJECTED
 from streams.kafka.clients import aiokafka_options
+from streams.kafka.groups import stable_offsets
 from streams.kafka.topics import TopicNames
 from streams.metrics import PipelineCounters, consumer_lag
 from streams.runtime.batch import Event, Outputs
@@ -49,6 +51,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 STALL_SECONDS = 60.0
 """A batch still in hand after this long is logged, once, with the stack of each of the worker's
@@ -158,19 +161,43 @@ class BatchConsumer:
     async def _take_partitions(self, fetched: Mapping[TopicPartition, Sequence[Event]]) -> None:
         by_partition: defaultdict[int, dict[TopicPartition, Sequence[Event]]] = defaultdict(dict)
         for tp, records in fetched.items():
-            by_partition[tp.partition][tp] = records
+            by_partition[tp.partition][tp] = self._not_committed(tp, records)
         moved: defaultdict[int, dict[TopicPartition, int]] = defaultdict(dict)
         for tp, position in self._positions().items():
             if position > self._committed.get(tp, 0):
                 moved[tp.partition][tp] = position
+        for tp, records in fetched.items():
+            # Past the last record taken, whatever the position says: a rebalance can replace the
+            # consumer's assignment (and its positions) while a batch fetched before it is taken.
+            if records and records[-1].offset + 1 > self._committed.get(tp, 0):
+                moved[tp.partition][tp] = max(moved[tp.partition].get(tp, 0), records[-1].offset + 1)
         taken = []
         for partition in by_partition.keys() | moved.keys():
             parts = by_partition.get(partition, {})
+            if not moved[partition] and not any(parts.values()):
+                continue  # all of it committed already
             if partition in self._lost or not self.transactions.holds(partition):
                 self._rewind(parts)
             else:
                 taken.append(self._take_partition(partition, parts, moved[partition]))
         await asyncio.gather(*taken)
+
+    def _not_committed(self, tp: TopicPartition, records: Sequence[Event]) -> Sequence[Event]:
+        """``records`` without those this worker has committed already. aiokafka was seen handing
+        the first batch after a rebalance twice (in chaos runs: the same offsets, a fraction of a
+        second apart, with no seek of ours between); taken again, it would be scored again."""
+        committed = self._committed.get(tp, 0)
+        if not records or records[0].offset >= committed:
+            return records
+        log.info(
+            "%s: %s-%d handed again from offset %d, committed to %d: left out",
+            self.runner.group,
+            tp.topic,
+            tp.partition,
+            records[0].offset,
+            committed,
+        )
+        return records[bisect.bisect_left([record.offset for record in records], committed) :]
 
     def _positions(self) -> dict[TopicPartition, int]:
         """Where the consumer stands on each partition it fetches: past the batch just fetched, and
@@ -293,14 +320,16 @@ class BatchConsumer:
         self.runner.forget(gone)
         await self.transactions.close(gone)
         deadline = time.monotonic() + self.settings.restore_deadline_seconds
-        committed = await _retried(deadline, self._fence_and_read, partitions)
+        await _retried(deadline, self.transactions.fence, partitions)
+        assignment = [tp for tp in consumer.assignment() if tp.partition in partitions]
+        committed = await _retried(deadline, self.group_offsets, assignment)
         stale = {p for p in partitions if p in self._lost or p not in self.partitions}
         stale |= {tp.partition for tp, offset in committed.items() if offset != self._committed.get(tp)}
         self.runner.forget(stale)
         for tp, offset in committed.items():
             if offset is None:
+                # Nothing committed: the consumer starts at the beginning by itself ("earliest").
                 self._committed.pop(tp, None)
-                await consumer.seek_to_beginning(tp)
             else:
                 self._committed[tp] = offset
                 consumer.seek(tp, offset)
@@ -309,15 +338,10 @@ class BatchConsumer:
         if stale:
             await self._restore(stale, deadline)
 
-    async def _fence_and_read(self, partitions: set[int]) -> dict[TopicPartition, int | None]:
-        """New producers for ``partitions`` (which ends any transaction left open on them), then
-        the group's committed offsets of every assigned topic partition."""
-        consumer = self.consumer
-        assert consumer is not None
-        await self.transactions.fence(partitions)
-        assignment = [tp for tp in consumer.assignment() if tp.partition in partitions]
-        offsets = await asyncio.gather(*(consumer.committed(tp) for tp in assignment))
-        return dict(zip(assignment, offsets, strict=True))
+    async def group_offsets(self, assignment: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """The group's committed offsets of ``assignment``, once no transaction that commits some
+        of them is still open (:func:`~streams.kafka.groups.stable_offsets`)."""
+        return await stable_offsets(self.settings, self.runner.group, assignment)
 
     async def _restore(self, partitions: set[int], deadline: float | None = None) -> None:
         """Restore the committed state of ``partitions``, trying again until ``deadline``
@@ -351,7 +375,7 @@ class BatchConsumer:
         return consumer_lag({tp: consumer.highwater(tp) for tp in held}, self._committed)
 
 
-async def _retried(deadline: float, attempt: Callable[[set[int]], Awaitable[T]], partitions: set[int]) -> T:
+async def _retried(deadline: float, attempt: Callable[[A], Awaitable[T]], partitions: A) -> T:
     """``await attempt(partitions)``, again after each failure until ``deadline`` (monotonic),
     then :class:`RestoreFailed`."""
     while True:
@@ -359,8 +383,8 @@ async def _retried(deadline: float, attempt: Callable[[set[int]], Awaitable[T]],
             return await attempt(partitions)
         except Exception as error:
             if time.monotonic() > deadline:
-                raise RestoreFailed(f"partitions {sorted(partitions)}: {error!r}") from error
-            log.warning("partitions %s: %r; trying again", sorted(partitions), error)
+                raise RestoreFailed(f"partitions {partitions}: {error!r}") from error
+            log.warning("partitions %s: %r; trying again", partitions, error)
             await asyncio.sleep(1.0)
 
 

@@ -34,13 +34,15 @@ def test_a_runs_topics_and_database_are_deleted_and_no_others(
     pipeline_settings: Settings, stack_settings: Settings
 ) -> None:
     run, neighbour = pipeline_settings, isolated(stack_settings)
-    assert set(TopicNames.of(run).all()) <= asyncio.run(_topics(run))
+    runs = sorted(topic for topic in asyncio.run(_topics(run)) if topic.startswith(run.topic_prefix))
+    assert set(TopicNames.of(run).all()) <= set(runs)
+    assert TopicNames.of(run).owner("owner-001") in runs, "its owners' alarm topics too"
     assert run.influx_database in asyncio.run(_databases(run))
 
     deleted = asyncio.run(delete_topics(run))
     stack.drop_database(run)
 
-    assert deleted == sorted(TopicNames.of(run).all())
+    assert deleted == runs
     left = asyncio.run(_topics(run))
     assert not {topic for topic in left if topic.startswith(run.topic_prefix)}
     assert set(TopicNames.of(neighbour).all()) <= left

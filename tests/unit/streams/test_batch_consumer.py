@@ -151,6 +151,11 @@ def batch_consumer(
     worker.consumer = consumer
     worker.transactions = transactions  # type: ignore[assignment]
     worker.partitions = frozenset(held)
+
+    async def group_offsets(assignment: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+        return {tp: await consumer.committed(tp) for tp in assignment}
+
+    worker.group_offsets = group_offsets  # type: ignore[method-assign]
     return worker, consumer, transactions, runner
 
 
@@ -165,6 +170,28 @@ async def test_each_partition_commits_its_outputs_with_its_positions_past_the_ma
     assert [key for key, _ in by_partition[0][0].records["unit.out"]] == [b"S"] * 3
     assert by_partition[1][1] == {tp(1): 5} and not by_partition[1][0].records
     assert worker._committed == {tp(0): 13, tp(1): 5}
+
+
+async def test_a_batch_commits_past_its_last_record_when_the_consumer_knows_no_position() -> None:
+    # A rebalance replaced the assignment while the batch was in hand: the new one has no
+    # position yet. Committed without its offsets, the batch would be taken again.
+    worker, consumer, transactions, _ = batch_consumer({tp(0): 0}, {}, {0})
+    consumer.states[tp(0)].has_valid_position = False
+    await worker._take({tp(0): records(0, range(30, 33))})
+    ((partition, _, offsets),) = transactions.commits
+    assert partition == 0 and offsets == {tp(0): 33}
+
+
+async def test_records_handed_again_below_what_the_worker_committed_are_left_out() -> None:
+    worker, _, transactions, runner = batch_consumer({tp(0): 40}, {}, {0})
+    worker._committed = {tp(0): 38}
+    await worker._take({tp(0): records(0, range(35, 40))})
+    assert runner.state[0] == [38, 39]
+    ((_, _, offsets),) = transactions.commits
+    assert offsets == {tp(0): 40}
+    # All of them committed already: nothing taken, and the committed offset never goes back.
+    await worker._take({tp(0): records(0, range(30, 35))})
+    assert runner.state[0] == [38, 39] and len(transactions.commits) == 1
 
 
 async def test_a_failed_transaction_drops_the_partitions_state_pauses_it_and_asks_for_a_rebalance() -> None:

@@ -173,8 +173,12 @@ def letter(offset: int, original: bytes, reason: Reason = Reason.DUPLICATE) -> D
 def test_a_valid_reading_dead_lettered() -> None:
     valid = orjson.dumps(scored(1))
     letters = [letter(1, b"{oops", Reason.NOT_JSON), letter(2, valid), letter(2, valid)]
-    assert valid_dead_lettered(letters, {b"{oops"}) == 1
-    assert valid_dead_lettered(letters[:1], {b"{oops"}) == 0
+    assert valid_dead_lettered(letters, {b"{oops"}, ()) == 1, "a valid reading never scored"
+    assert valid_dead_lettered(letters[:1], {b"{oops"}, ()) == 0
+    reading = orjson.loads(valid)
+    assert valid_dead_lettered(letters, {b"{oops"}, {(reading["sensor_id"], reading["seq"])}) == 0, (
+        "a copy of a reading that was scored"
+    )
 
 
 def test_health_is_counted_on_the_sensors_whose_readings_all_arrived() -> None:
