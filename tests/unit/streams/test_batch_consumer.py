@@ -61,9 +61,6 @@ class Consumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks[tp] = offset
 
-    async def seek_to_beginning(self, tp: TopicPartition) -> None:
-        self.seeks[tp] = 0
-
     def pause(self, *tps: TopicPartition) -> None:
         for tp in tps:
             self.states[tp].paused = True
