@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import io
 import logging
 import time
 from collections import defaultdict
@@ -45,6 +44,7 @@ from streams.kafka.topics import TopicNames
 from streams.metrics import PipelineCounters, consumer_lag
 from streams.runtime.batch import Event, Outputs
 from streams.runtime.runner import Runner
+from streams.runtime.stall import STALL_SECONDS, log_stall
 from streams.runtime.transactions import PartitionTransactions, TransactionFailed
 from streams.settings import Settings
 
@@ -52,10 +52,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 A = TypeVar("A")
-
-STALL_SECONDS = 60.0
-"""A batch still in hand after this long is logged, once, with the stack of each of the worker's
-tasks: a stalled worker says where it waits (an outage it waits out shows there too)."""
 
 
 class RestoreFailed(Exception):
@@ -386,20 +382,3 @@ async def _retried(deadline: float, attempt: Callable[[A], Awaitable[T]], partit
                 raise RestoreFailed(f"partitions {partitions}: {error!r}") from error
             log.warning("partitions %s: %r; trying again", partitions, error)
             await asyncio.sleep(1.0)
-
-
-def log_stall(group: str, events: int) -> None:
-    """Log that a batch of ``events`` of ``group`` has stalled, with the stack of each task of the
-    worker."""
-    stacks = []
-    for task in asyncio.all_tasks():
-        frames = io.StringIO()
-        task.print_stack(file=frames)
-        stacks.append(frames.getvalue())
-    log.warning(
-        "%s: a batch of %d events has been in hand for %.0f s; the worker's tasks:\n%s",
-        group,
-        events,
-        STALL_SECONDS,
-        "\n".join(stacks),
-    )

@@ -24,7 +24,7 @@ from streams.owners.operators import OperatorCommand
 from streams.pipeline.one_pass import OnePass
 from streams.pipeline.state import SensorStates
 from streams.runtime.batch import Fetched, Outputs, Points
-from streams.runtime.consumer import log_stall
+from streams.runtime.stall import log_stall
 from streams.settings import Settings
 from streams.sinks.influx import Refused
 from streams.sinks.points import write_points
@@ -238,7 +238,7 @@ async def test_a_stalled_batch_is_logged_with_where_each_task_waits(caplog: pyte
 
     waiting = asyncio.create_task(waits_for_kafka())
     await asyncio.sleep(0)
-    with caplog.at_level(logging.WARNING, logger="streams.runtime.consumer"):
+    with caplog.at_level(logging.WARNING, logger="streams.runtime.stall"):
         log_stall("the-pass", 7)
     waiting.cancel()
     assert "the-pass: a batch of 7 events has been in hand for 60 s" in caplog.text
