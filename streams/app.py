@@ -39,6 +39,13 @@ from streams.sinks.points import PointSink
 
 log = logging.getLogger(__name__)
 
+SINK_RECORDS_PER_BATCH = 16
+"""Most ``points`` records the sink writes at once: up to 3,200 events' points
+(:data:`~streams.runtime.transactions.POINTS_PER_RECORD` each), about what a batch of the pass
+makes. With the pass's 2,000 records, a sink that fell a little behind took hundreds of
+thousands of points into one write, and a reading waited seconds for it (``make run``: p99
+4,100 ms)."""
+
 SINK_POLL_SECONDS = 3600.0
 """Longest the sink may hold a batch and stay in its group: the length of an InfluxDB outage it
 waits out (the others' sinks would only wait for the same InfluxDB)."""
@@ -82,9 +89,14 @@ def build_app(settings: Settings, registry: SiteRegistry) -> faust.App:
     for agent in agents:
         runner = AgentRunner(agent, settings, registry, counters)
         consumers += [BatchConsumer(settings, consumer, counters) for consumer in runners(agent, runner)]
-    sink = PointSink(settings, writer, counters)
     consumers.append(
-        BatchConsumer(settings, sink, counters, {"max_poll_interval_ms": int(SINK_POLL_SECONDS * 1000)})
+        BatchConsumer(
+            settings,
+            PointSink(settings, writer, counters),
+            counters,
+            {"max_poll_interval_ms": int(SINK_POLL_SECONDS * 1000)},
+            batch_size=SINK_RECORDS_PER_BATCH,
+        )
     )
 
     async def prepare() -> None:

@@ -79,11 +79,14 @@ class BatchConsumer:
         runner: Runner,
         counters: PipelineCounters,
         options: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
         self.counters = counters
         self.options = dict(options or {})
+        self.batch_size = batch_size or settings.batch_size
+        """Most records fetched at once (default ``OPENLAB_BATCH_SIZE``)."""
         names = TopicNames.of(settings)
         self.transactions = PartitionTransactions(settings, runner.group, names.deadletter, names.points)
         self.consumer: AIOKafkaConsumer | None = None
@@ -130,7 +133,7 @@ class BatchConsumer:
             consumer.subscribe(list(self.runner.inputs), listener=_Rebalance(self))
             while not self._finishing.is_set():
                 generation = self._generation
-                fetched = await consumer.getmany(timeout_ms=batch_ms, max_records=settings.batch_size)
+                fetched = await consumer.getmany(timeout_ms=batch_ms, max_records=self.batch_size)
                 if self._failure is not None:
                     raise self._failure
                 async with self._lock:
