@@ -244,7 +244,6 @@ class BatchConsumer:
     async def _dead_letter(self, partition: int, events: Sequence[Event], error: Exception) -> Outputs:
         """Put the partition's state back as it was committed, and the batch's events into dead
         letters with ``error``: a batch the runner failed on leaves no trace."""
-        self.runner.forget({partition})
         await self._restore({partition})
         rejection = Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
         out = Outputs()

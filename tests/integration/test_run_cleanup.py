@@ -6,23 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import stack
-from streams.kafka.clients import aiokafka_options
-from streams.kafka.topics import TopicNames, delete_topics
+from streams.kafka.topics import TopicNames, delete_topics, topics_of
 from streams.settings import Settings
 from streams.sinks.influx import influxql
 from tests.conftest import isolated
-
-
-async def _topics(settings: Settings) -> set[str]:
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        return set(await admin.list_topics())
-    finally:
-        await admin.close()
 
 
 async def _databases(settings: Settings) -> set[str]:
@@ -34,7 +23,7 @@ def test_a_runs_topics_and_database_are_deleted_and_no_others(
     pipeline_settings: Settings, stack_settings: Settings
 ) -> None:
     run, neighbour = pipeline_settings, isolated(stack_settings)
-    runs = sorted(topic for topic in asyncio.run(_topics(run)) if topic.startswith(run.topic_prefix))
+    runs = sorted(topic for topic in asyncio.run(_all_topics(run)) if topic.startswith(run.topic_prefix))
     assert set(TopicNames.of(run).all()) <= set(runs)
     assert TopicNames.of(run).owner("owner-001") in runs, "its owners' alarm topics too"
     assert run.influx_database in asyncio.run(_databases(run))
@@ -43,7 +32,7 @@ def test_a_runs_topics_and_database_are_deleted_and_no_others(
     stack.drop_database(run)
 
     assert deleted == runs
-    left = asyncio.run(_topics(run))
+    left = asyncio.run(_all_topics(run))
     assert not {topic for topic in left if topic.startswith(run.topic_prefix)}
     assert set(TopicNames.of(neighbour).all()) <= left
     databases = asyncio.run(_databases(run))
@@ -56,3 +45,7 @@ def test_a_runs_topics_and_database_are_deleted_and_no_others(
 async def test_deleting_without_a_prefix_of_ones_own_is_refused(stack_settings: Settings) -> None:
     with pytest.raises(ValueError, match="needs a topic prefix"):
         await delete_topics(stack_settings.model_copy(update={"topic_prefix": ""}))
+
+
+async def _all_topics(settings: Settings) -> set[str]:
+    return set(await topics_of(settings, ""))
